@@ -1,0 +1,51 @@
+"""Checks of hyperparameters that skip traced values."""
+
+from typing import Any, Optional
+
+import jax
+import numpy as np
+
+
+def concrete_value(value: Any) -> Optional[np.ndarray]:
+  """Returns ``value`` as a NumPy array, or None when it is traced.
+
+  Hyperparameters reach a factory as Python numbers, concrete arrays, or
+  tracers (under ``jax.jit`` or inside ``optax.inject_hyperparams``). Only the
+  first two can be checked; tracers are skipped so that injection works.
+  """
+  if isinstance(value, jax.core.Tracer):
+    return None
+  return np.asarray(value)
+
+
+def check_hyperparameter(
+    name: str,
+    value: Any,
+    *,
+    minimum: float,
+    inclusive: bool,
+) -> None:
+  """Raises ``ValueError`` naming ``name`` if a concrete ``value`` is invalid.
+
+  Args:
+    name: the hyperparameter's name, as the user passed it.
+    value: a Python number, a concrete array or a tracer (which is skipped).
+    minimum: the smallest allowed value.
+    inclusive: whether ``minimum`` itself is allowed.
+
+  Raises:
+    ValueError: if ``value`` is concrete and non-finite, not a real number,
+      or below (or equal to, when not ``inclusive``) ``minimum``.
+  """
+  array = concrete_value(value)
+  if array is None:
+    return
+  if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or (
+      np.iscomplexobj(array)):
+    raise ValueError(f'{name} must be a real number, got {value!r}.')
+  if not np.all(np.isfinite(array)):
+    raise ValueError(f'{name} must be finite, got {value!r}.')
+  too_small = array < minimum if inclusive else array <= minimum
+  if np.any(too_small):
+    bound = '>=' if inclusive else '>'
+    raise ValueError(f'{name} must be {bound} {minimum}, got {value!r}.')

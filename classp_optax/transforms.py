@@ -1,0 +1,250 @@
+"""The two gradient transformations that make up CLASSP.
+
+* :func:`threshold_mask` -- sparsity promotion: keeps a gradient element only
+  where its square exceeds a threshold.
+* :func:`scale_by_accumulator_decay` -- adjustment suppression: divides each
+  element by the ``power``-th root of its accumulated ``|g|**power``.
+
+References:
+  Ludwig, `CLASSP: a Biologically-Inspired Approach to Continual Learning
+  through Adjustment Suppression and Sparsity Promotion
+  <https://arxiv.org/abs/2405.09637>`_, 2024
+"""
+
+from typing import Any, NamedTuple, Optional, Union
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from classp_optax import _validation
+
+BoolLike = Union[bool, chex.Array]
+
+
+def passes_threshold(g: chex.Array, sqrt_threshold: chex.Numeric) -> chex.Array:
+  """Elementwise ``isfinite(g) & (g**2 > threshold)``, given ``sqrt(threshold)``.
+
+  Written as ``|g| > sqrt(threshold)``: the same test for ``threshold >= 0``,
+  without ``g**2`` underflowing to 0 (tiny gradients would be masked at
+  threshold 0) or overflowing in low precision.
+  """
+  return jnp.isfinite(g) & (jnp.abs(g) > sqrt_threshold)
+
+
+def threshold_mask(threshold: chex.Numeric = 0.0) -> optax.GradientTransformation:
+  r"""Keeps gradient elements whose square exceeds ``threshold``; zeroes the rest.
+
+  Per element, :math:`g \mapsto g` if :math:`g^2 > \theta` (strict) and
+  :math:`g \mapsto 0` otherwise. This is CLASSP's sparsity promotion: weights
+  whose gradient is small are left untouched, free for later tasks.
+
+  Non-finite elements (NaN, +Inf, -Inf) are treated as masked: they become 0,
+  so they move no weight and, placed in front of a stateful transformation,
+  never enter its state. A zero gradient is always masked (``0 > threshold``
+  is false for every valid threshold). The test is computed as
+  ``|g| > sqrt(threshold)``, so a tiny gradient whose square would underflow
+  still passes a zero threshold.
+
+  The transformation is stateless and works in front of any other, e.g. of
+  :func:`optax.adam`.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from classp_optax import threshold_mask
+    >>> tx = threshold_mask(threshold=0.25)
+    >>> grads = jnp.array([0.1, -0.6, 0.5, jnp.nan])
+    >>> updates, _ = tx.update(grads, tx.init(grads))
+    >>> print(updates)
+    [ 0.  -0.6  0.   0. ]
+
+  Args:
+    threshold: the threshold :math:`\theta \ge 0` on the squared gradient. A
+      float, or an array (e.g. injected with :func:`optax.inject_hyperparams`).
+
+  Returns:
+    A stateless :class:`optax.GradientTransformation`.
+
+  Raises:
+    ValueError: if a concrete ``threshold`` is negative or not finite.
+
+  References:
+    Ludwig, `CLASSP <https://arxiv.org/abs/2405.09637>`_, 2024
+  """
+  _validation.check_hyperparameter(
+      'threshold', threshold, minimum=0.0, inclusive=True)
+
+  root = jnp.sqrt(threshold)
+
+  def update_fn(updates, state, params=None):
+    del params
+
+    def mask(g):
+      return jnp.where(passes_threshold(g, root), g, jnp.zeros((), g.dtype))
+
+    return jax.tree.map(mask, updates), state
+
+  return optax.GradientTransformation(optax.init_empty_state, update_fn)
+
+
+class ScaleByAccumulatorDecayState(NamedTuple):
+  """State of :func:`scale_by_accumulator_decay`.
+
+  Attributes:
+    accumulator: per parameter, the sum of ``|g|**power`` over every step the
+      element received a non-zero gradient (same tree and shapes as params).
+  """
+  accumulator: optax.Updates
+
+
+def _magnitude(g: chex.Array, power: Optional[float], traced_power: Any):
+  """|g| ** power, without a general pow for powers 1 and 2."""
+  if power == 1.0:
+    return jnp.abs(g)
+  if power == 2.0:
+    return g * g
+  return jnp.abs(g) ** (traced_power if power is None else power)
+
+
+def _inverse_root(x: chex.Array, power: Optional[float], traced_power: Any):
+  """x ** (-1 / power), without a general pow for powers 1 and 2."""
+  if power == 1.0:
+    return 1.0 / x
+  if power == 2.0:
+    return jax.lax.rsqrt(x)
+  return x ** (-1.0 / (traced_power if power is None else power))
+
+
+def _check_state_matches(updates: optax.Updates, accumulator: optax.Updates):
+  """Raises ValueError if updates and state do not share tree and shapes."""
+  updates_def = jax.tree.structure(updates)
+  state_def = jax.tree.structure(accumulator)
+  if updates_def != state_def:
+    raise ValueError(
+        'scale_by_accumulator_decay: the updates do not have the tree '
+        'structure of the state (was the state initialised with other '
+        f'params?).\nupdates: {updates_def}\nstate:   {state_def}')
+  for (path, g), a in zip(jax.tree_util.tree_flatten_with_path(updates)[0],
+                          jax.tree.leaves(accumulator)):
+    if jnp.shape(g) != jnp.shape(a):
+      raise ValueError(
+          'scale_by_accumulator_decay: the update at '
+          f'{jax.tree_util.keystr(path)} has shape {jnp.shape(g)} but its '
+          f'accumulator has shape {jnp.shape(a)}.')
+
+
+def _static_bool(name: str, value: BoolLike) -> Optional[bool]:
+  """Python bool for a concrete boolean, None for a traced one."""
+  array = _validation.concrete_value(value)
+  if array is None:
+    if jnp.result_type(value) != jnp.bool_ or jnp.ndim(value) != 0:
+      raise ValueError(f'{name} must be a boolean scalar, got {value!r}.')
+    return None
+  if array.dtype != np.bool_ or array.ndim != 0:
+    raise ValueError(f'{name} must be a bool or a boolean scalar array, got '
+                     f'{value!r}.')
+  return bool(array)
+
+
+def scale_by_accumulator_decay(
+    power: chex.Numeric = 1.0,
+    eps: chex.Numeric = 1e-5,
+    apply_scaling: BoolLike = True,
+    accumulator_dtype: Optional[chex.ArrayDType] = None,
+) -> optax.GradientTransformation:
+  r"""Scales updates by the inverse root of the accumulated ``|g|**power``.
+
+  Per element, with accumulator :math:`A` (starting at 0):
+
+  .. math::
+    A_t = A_{t-1} + |g_t|^p, \qquad u_t = \frac{g_t}{(\epsilon + A_t)^{1/p}}.
+
+  The current gradient enters :math:`A` before scaling. :math:`A` never
+  decays: weights adjusted a lot in the past (likely encoding earlier tasks)
+  receive ever smaller steps. With ``power=2`` this is AdaGrad with ``eps``
+  inside the root. A zero gradient adds nothing to :math:`A` and yields a 0
+  update, so chained behind :func:`threshold_mask` a masked element keeps its
+  accumulator.
+
+  Choices where the paper is silent:
+
+  * An element whose accumulator is 0 gets a 0 update, so ``eps=0`` never
+    produces NaN (a gradient so small that ``|g|**power`` underflows to 0
+    gives 0, not ``g / 0``).
+  * Non-finite gradients are not filtered here (like :func:`optax.adagrad`);
+    put :func:`threshold_mask` in front (as :func:`classp` does) to drop them.
+  * Updates come out in the dtype of the incoming updates (the params'
+    dtype in usual use); the arithmetic runs in the accumulator's dtype.
+  * ``power`` 1 and 2 use ``abs``/``rsqrt`` (no general ``pow``); other
+    concrete powers use one fused elementwise ``pow``. A traced ``power``
+    (injected without ``static_args``) works through the general path.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from classp_optax import scale_by_accumulator_decay
+    >>> tx = scale_by_accumulator_decay(power=1.0, eps=0.0)
+    >>> params = jnp.zeros(2)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(jnp.array([2.0, 0.0]), state)
+    >>> print(updates, state.accumulator)
+    [1. 0.] [2. 0.]
+    >>> updates, state = tx.update(jnp.array([2.0, 1.0]), state)
+    >>> print(updates, state.accumulator)
+    [0.5 1. ] [4. 1.]
+
+  Args:
+    power: the power :math:`p > 0`. ``p=1`` is the paper's main setting.
+    eps: :math:`\epsilon \ge 0`, added to the accumulator inside the root.
+    apply_scaling: when false the accumulator still grows but the update is
+      the gradient unchanged (the author's first-task mode). A Python bool, or
+      a boolean scalar array so that :func:`optax.inject_hyperparams` can
+      switch it between tasks without recompiling or resetting the state.
+    accumulator_dtype: dtype of the accumulator; ``None`` uses the params'.
+      E.g. ``jnp.float32`` for bf16 params, like ``mu_dtype`` in optax.
+
+  Returns:
+    A :class:`optax.GradientTransformation` whose state is a
+    :class:`ScaleByAccumulatorDecayState`.
+
+  Raises:
+    ValueError: for a concrete ``power <= 0``, ``eps < 0``, a non-finite value,
+      or a non-boolean ``apply_scaling``; at update time, for updates whose
+      tree or shapes differ from the state's.
+
+  References:
+    Ludwig, `CLASSP <https://arxiv.org/abs/2405.09637>`_, 2024
+  """
+  _validation.check_hyperparameter('power', power, minimum=0.0, inclusive=False)
+  _validation.check_hyperparameter('eps', eps, minimum=0.0, inclusive=True)
+  scaling = _static_bool('apply_scaling', apply_scaling)
+  concrete_power = _validation.concrete_value(power)
+  static_power = None if concrete_power is None else float(concrete_power)
+  if accumulator_dtype is not None:
+    accumulator_dtype = jax.dtypes.canonicalize_dtype(accumulator_dtype)
+
+  def init_fn(params):
+    return ScaleByAccumulatorDecayState(
+        accumulator=optax.tree_utils.tree_zeros_like(
+            params, dtype=accumulator_dtype))
+
+  def update_fn(updates, state, params=None):
+    del params
+    _check_state_matches(updates, state.accumulator)
+
+    def accumulate(g, a):
+      return a + _magnitude(g.astype(a.dtype), static_power, power)
+
+    def scale(g, a):
+      if scaling is False:
+        return g
+      scaled = g.astype(a.dtype) * _inverse_root(eps + a, static_power, power)
+      scaled = jnp.where(a > 0, scaled, jnp.zeros((), a.dtype)).astype(g.dtype)
+      return scaled if scaling else jnp.where(apply_scaling, scaled, g)
+
+    accumulator = jax.tree.map(accumulate, updates, state.accumulator)
+    updates = jax.tree.map(scale, updates, accumulator)
+    return updates, ScaleByAccumulatorDecayState(accumulator=accumulator)
+
+  return optax.GradientTransformation(init_fn, update_fn)
