@@ -3,6 +3,7 @@
 from typing import Any, Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -40,9 +41,11 @@ def check_hyperparameter(
   array = concrete_value(value)
   if array is None:
     return
-  if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or (
-      np.iscomplexobj(array)):
+  real = (jnp.issubdtype(array.dtype, jnp.integer)
+          or jnp.issubdtype(array.dtype, jnp.floating))
+  if not real:
     raise ValueError(f'{name} must be a real number, got {value!r}.')
+  array = array.astype(np.float64)
   if not np.all(np.isfinite(array)):
     raise ValueError(f'{name} must be finite, got {value!r}.')
   too_small = array < minimum if inclusive else array <= minimum

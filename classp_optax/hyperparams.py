@@ -1,0 +1,97 @@
+"""Changing injected hyperparameters between steps or tasks, functionally."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from classp_optax import _validation
+
+# Ranges of the CLASSP hyperparameters: (minimum, inclusive).
+_RANGES = {
+    'threshold': (0.0, True),
+    'eps': (0.0, True),
+    'power': (0.0, False),
+    'learning_rate': (-float('inf'), False),
+}
+
+
+def _is_inject_state(node: Any) -> bool:
+  fields = getattr(node, '_fields', ())
+  return 'hyperparams' in fields and 'inner_state' in fields
+
+
+def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
+  """Returns ``opt_state`` with injected hyperparameters replaced.
+
+  Use it with a state of ``optax.inject_hyperparams(classp, ...)`` to switch,
+  e.g., ``apply_scaling``, ``threshold`` or ``learning_rate`` between tasks.
+  Each new value is cast to the dtype and shape the state already holds, so a
+  jitted step that takes the state is not recompiled (assigning a Python float
+  or a weakly typed array into the state's dict would retrace it). The
+  accumulator is untouched. Every injected state inside ``opt_state`` (e.g.
+  in each group of ``optax.partition``) that has the name gets the value.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from classp_optax import classp, set_hyperparams
+    >>> tx = optax.inject_hyperparams(classp, static_args=('power',))(
+    ...     learning_rate=0.2, threshold=0.5, apply_scaling=jnp.asarray(False))
+    >>> state = tx.init(jnp.zeros(3))
+    >>> state = set_hyperparams(state, threshold=0.0, apply_scaling=True)
+    >>> print(state.hyperparams['threshold'], state.hyperparams['apply_scaling'])
+    0.0 True
+
+  Args:
+    opt_state: a state holding one or more ``inject_hyperparams`` states.
+    **values: new values by hyperparameter name.
+
+  Returns:
+    A new state; ``opt_state`` is not modified.
+
+  Raises:
+    ValueError: if no injected state holds a name (the message lists the
+      injectable names: static ones such as ``power`` or a Python-bool
+      ``apply_scaling`` are not), if a name follows a schedule, if a value has
+      the wrong shape, or if a CLASSP hyperparameter is out of range.
+  """
+  states = [node for node in jax.tree.leaves(opt_state, is_leaf=_is_inject_state)
+            if _is_inject_state(node)]
+  if not states:
+    raise ValueError('set_hyperparams: no optax.inject_hyperparams state in '
+                     'opt_state; build the optimizer with '
+                     'optax.inject_hyperparams(classp, static_args=("power",)).')
+  injectable = set().union(*(s.hyperparams for s in states))
+  scheduled = set().union(*(getattr(s, 'hyperparams_states', {})
+                            for s in states))
+  for name, value in values.items():
+    if name not in injectable:
+      raise ValueError(
+          f'set_hyperparams: {name!r} is not an injected hyperparameter; '
+          f'injected: {sorted(injectable)}. Static arguments and Python '
+          'bools are not injected (pass apply_scaling=jnp.asarray(...)).')
+    if name in scheduled:
+      raise ValueError(f'set_hyperparams: {name!r} follows a schedule and is '
+                       'recomputed at every step; it cannot be set.')
+    if name in _RANGES:
+      minimum, inclusive = _RANGES[name]
+      _validation.check_hyperparameter(
+          name, value, minimum=minimum, inclusive=inclusive)
+
+  def replace(node):
+    if not _is_inject_state(node):
+      return node
+    hyperparams = dict(node.hyperparams)
+    for name, value in values.items():
+      if name in hyperparams:
+        old = hyperparams[name]
+        if jnp.shape(value) != jnp.shape(old):
+          raise ValueError(
+              f'set_hyperparams: {name!r} has shape {jnp.shape(old)} in the '
+              f'state, got a value of shape {jnp.shape(value)}.')
+        hyperparams[name] = jnp.asarray(value, dtype=jnp.result_type(old))
+    return node._replace(hyperparams=hyperparams)
+
+  return jax.tree.map(replace, opt_state, is_leaf=_is_inject_state)
