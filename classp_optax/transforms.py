@@ -177,6 +177,10 @@ def scale_by_accumulator_decay(
     put :func:`threshold_mask` in front (as :func:`classp` does) to drop them.
   * Updates come out in the dtype of the incoming updates (the params'
     dtype in usual use); the arithmetic runs in the accumulator's dtype.
+  * ``init`` called outside ``jax.jit`` (as ``flax.nnx.Optimizer`` does)
+    puts each accumulator on its param's sharding; under ``jax.jit`` give
+    ``out_shardings`` (or use explicit-sharding meshes), as for any optax
+    state. ``update`` keeps the state's sharding.
   * ``power`` 1 and 2 use ``abs``/``rsqrt`` (no general ``pow``); other
     concrete powers use one fused elementwise ``pow``. A traced ``power``
     (injected without ``static_args``) works through the general path.
