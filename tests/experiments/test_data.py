@@ -122,6 +122,13 @@ def test_truncated_file_names_file(tmp_path):
     data.read_idx(path)
 
 
+def test_not_gzip_names_file(tmp_path):
+  path = tmp_path / 'plain.gz'
+  path.write_bytes(b'not gzip data')
+  with pytest.raises(ValueError, match='plain.gz'):
+    data.read_idx(path)
+
+
 def test_corrupt_file_in_dataset_names_file(tmp_path):
   _write_tiny_dataset(tmp_path)
   _write_idx(tmp_path / data.IDX_FILES['test_y'], np.zeros(3, np.uint8))

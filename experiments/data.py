@@ -1,0 +1,223 @@
+"""Loads MNIST-like image datasets as normalized NumPy arrays.
+
+Data come from a local folder of the standard IDX gzip files when one is
+given (``data_dir``, else the ``CLASSP_DATA_DIR`` environment variable), else
+from tensorflow-datasets, which needs internet. Nothing is read on import.
+"""
+
+import functools
+import gzip
+import os
+from pathlib import Path
+import socket
+from typing import NamedTuple
+import urllib.parse
+import zlib
+
+import numpy as np
+
+DATA_DIR_ENV = 'CLASSP_DATA_DIR'
+
+# Per-dataset pixel mean and standard deviation (of pixel values in [0, 1]).
+NORMALIZATION = {
+    'mnist': (0.1307, 0.3081),
+    'fashion_mnist': (0.2860, 0.3530),
+}
+DATASETS = tuple(NORMALIZATION)
+
+IDX_FILES = {
+    'train_x': 'train-images-idx3-ubyte.gz',
+    'train_y': 'train-labels-idx1-ubyte.gz',
+    'test_x': 't10k-images-idx3-ubyte.gz',
+    'test_y': 't10k-labels-idx1-ubyte.gz',
+}
+
+_IMAGE_SHAPE = (28, 28)
+_NUM_CLASSES = 10
+_IDX_UBYTE = 0x08
+
+
+class DataUnavailableError(RuntimeError):
+  """Raised when a dataset is neither on disk nor downloadable."""
+
+
+class Dataset(NamedTuple):
+  """Images float32 [N, 28, 28, 1] (normalized) and labels int32 [N]."""
+  train_x: np.ndarray
+  train_y: np.ndarray
+  test_x: np.ndarray
+  test_y: np.ndarray
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Dataset:
+  """Loads a dataset as normalized NumPy arrays.
+
+  The arrays live in host memory and are read-only (they are cached in this
+  process); put them on the accelerator with ``jax.device_put``, or copy them
+  before editing them in place.
+
+  Args:
+    name: a tensorflow-datasets name, one of ``DATASETS``.
+    data_dir: a folder holding ``<name>/`` with the four ``IDX_FILES`` (or
+      those four files directly). Defaults to the ``CLASSP_DATA_DIR``
+      environment variable; when neither is set, tensorflow-datasets downloads
+      the dataset.
+
+  Returns:
+    The train and test splits; images are scaled to [0, 1], then normalized
+    with the dataset's pixel mean and standard deviation.
+
+  Raises:
+    ValueError: if ``name`` is unknown or an IDX file is corrupt.
+    DataUnavailableError: if the files are not in the data folder, or no
+      folder is given and the download server cannot be reached.
+  """
+  if name not in NORMALIZATION:
+    raise ValueError(
+        f'Unknown dataset {name!r}; valid names: {", ".join(DATASETS)}.')
+  if data_dir is None:
+    data_dir = os.environ.get(DATA_DIR_ENV) or None
+  if data_dir is not None:
+    files = _local_files(name, data_dir)
+  else:
+    files = _downloaded_files(name)
+  return _read_dataset(name, **files)
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+  """Reads a gzip-compressed IDX file of unsigned bytes.
+
+  Args:
+    path: the ``.gz`` file.
+
+  Returns:
+    A read-only uint8 array with the dimensions given in the file's header.
+
+  Raises:
+    ValueError: naming the file if its header or size is invalid.
+  """
+  try:
+    with gzip.open(path, 'rb') as f:
+      content = f.read()
+  except (OSError, EOFError, zlib.error) as e:
+    raise ValueError(f'{path}: not a readable gzip file ({e}).') from e
+  if len(content) < 4:
+    raise ValueError(f'{path}: too short for an IDX header.')
+  zero, zero2, dtype_code, ndim = content[:4]
+  if zero or zero2 or dtype_code != _IDX_UBYTE or ndim == 0:
+    raise ValueError(
+        f'{path}: bad IDX magic number 0x{content[:4].hex()} (expected'
+        ' 0x000008NN: unsigned bytes, NN dimensions).')
+  header_size = 4 + 4 * ndim
+  if len(content) < header_size:
+    raise ValueError(f'{path}: IDX header truncated.')
+  shape = tuple(int(d) for d in np.frombuffer(
+      content, dtype='>u4', count=ndim, offset=4))
+  expected_size = header_size + int(np.prod(shape))
+  if len(content) != expected_size:
+    raise ValueError(
+        f'{path}: {len(content)} bytes, but the header {shape} implies'
+        f' {expected_size}.')
+  return np.frombuffer(content, dtype=np.uint8, offset=header_size).reshape(
+      shape)
+
+
+def _missing_data_message(name: str) -> str:
+  files = ', '.join(IDX_FILES.values())
+  return (
+      f'Put the four IDX files of {name!r} ({files}) in <dir>/{name}/ and pass'
+      f' --data-dir <dir> or set {DATA_DIR_ENV}=<dir>. In this project'
+      ' ../shared/data (next to the checkout) holds them.')
+
+
+def _local_files(
+    name: str,
+    data_dir: str | os.PathLike[str],
+) -> dict[str, Path]:
+  """Returns the IDX files of ``name`` in ``data_dir/name`` or ``data_dir``."""
+  root = Path(data_dir).expanduser()
+  directory = root / name if (root / name).is_dir() else root
+  missing = [f for f in IDX_FILES.values() if not (directory / f).is_file()]
+  if missing:
+    raise DataUnavailableError(
+        f'{directory} lacks {", ".join(missing)}. '
+        + _missing_data_message(name))
+  return {key: (directory / f).resolve() for key, f in IDX_FILES.items()}
+
+
+def _is_online(host: str, port: int, timeout: float = 3.0) -> bool:
+  """Returns whether ``host`` accepts a connection within ``timeout``."""
+  try:
+    with socket.create_connection((host, port), timeout=timeout):
+      return True
+  except OSError:  # Includes DNS failures (socket.gaierror) and timeouts.
+    return False
+
+
+def _downloaded_files(name: str) -> dict[str, Path]:
+  """Downloads the IDX files of ``name`` with tensorflow-datasets.
+
+  The standard tfds builders encode images with TensorFlow when preparing a
+  dataset, so only their download manager is used: it fetches the builder's
+  URLs into the tfds downloads folder, checks the registered checksums and
+  reuses earlier downloads.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = tfds.builder(name)
+  urls = {key: urllib.parse.urljoin(builder.URL, f)
+          for key, f in IDX_FILES.items()}
+  url = urllib.parse.urlsplit(builder.URL)
+  port = url.port or (443 if url.scheme == 'https' else 80)
+  # Checked first because the download manager retries for minutes.
+  if not _is_online(url.hostname, port):
+    raise DataUnavailableError(
+        f'No data folder was given and {url.hostname} cannot be reached, so'
+        f' tensorflow-datasets cannot download {name!r}. '
+        + _missing_data_message(name))
+  manager = tfds.download.DownloadManager(
+      download_dir=os.path.join(builder.data_dir_root, 'downloads'),
+      url_infos=builder.url_infos,
+      dataset_name=name)
+  return {key: Path(path) for key, path in manager.download(urls).items()}
+
+
+@functools.lru_cache(maxsize=2 * len(NORMALIZATION))
+def _read_dataset(
+    name: str,
+    train_x: Path,
+    train_y: Path,
+    test_x: Path,
+    test_y: Path,
+) -> Dataset:
+  """Reads, checks and normalizes the four IDX files of ``name``."""
+  mean, std = NORMALIZATION[name]
+
+  def images(path):
+    x = read_idx(path)
+    if x.ndim != 3 or x.shape[1:] != _IMAGE_SHAPE:
+      raise ValueError(
+          f'{path}: images of shape {x.shape}, expected [N, 28, 28].')
+    x = x.reshape(*x.shape, 1).astype(np.float32)
+    x /= 255.0
+    x -= mean
+    x /= std
+    x.setflags(write=False)
+    return x
+
+  def labels(path, num_images):
+    y = read_idx(path)
+    if y.shape != (num_images,):
+      raise ValueError(f'{path}: {y.shape} labels for {num_images} images.')
+    if y.size and y.max() >= _NUM_CLASSES:
+      raise ValueError(f'{path}: labels outside [0, {_NUM_CLASSES}).')
+    y = y.astype(np.int32)
+    y.setflags(write=False)
+    return y
+
+  train_images, test_images = images(train_x), images(test_x)
+  return Dataset(train_images, labels(train_y, len(train_images)),
+                 test_images, labels(test_y, len(test_images)))

@@ -1,0 +1,126 @@
+"""Continual-learning metrics on the accuracy matrix, and summaries over seeds.
+
+The accuracy matrix ``R`` of a run over ``T`` tasks is a ``[T, T]`` array with
+``R[i, j]`` the accuracy on task ``j`` after training on tasks ``0..i``.
+
+References:
+  Lopez-Paz & Ranzato, `Gradient Episodic Memory for Continual Learning
+  <https://arxiv.org/abs/1706.08840>`_, 2017
+  Chaudhry et al., `Riemannian Walk for Incremental Learning: Understanding
+  Forgetting and Intransigence <https://arxiv.org/abs/1801.10112>`_, 2018
+"""
+
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+
+def _accuracy_matrix(accuracies: Any) -> np.ndarray:
+  """Returns ``accuracies`` as a float array after checking it is ``[T, T]``."""
+  matrix = np.asarray(accuracies, dtype=np.float64)
+  if matrix.ndim != 2:
+    raise ValueError(
+        f'The accuracy matrix must be 2-D, got shape {matrix.shape}.')
+  if matrix.shape[0] != matrix.shape[1]:
+    raise ValueError(
+        f'The accuracy matrix must be square, got shape {matrix.shape}.')
+  if matrix.shape[0] == 0:
+    raise ValueError('The accuracy matrix must cover at least one task.')
+  return matrix
+
+
+def average_accuracy(accuracies: Any) -> float:
+  """Mean accuracy over all tasks after training on the last one.
+
+  Args:
+    accuracies: the ``[T, T]`` accuracy matrix ``R``.
+
+  Returns:
+    ``mean_j R[T-1, j]``.
+
+  Raises:
+    ValueError: if ``accuracies`` is not a non-empty square 2-D array.
+  """
+  return float(np.mean(_accuracy_matrix(accuracies)[-1]))
+
+
+def backward_transfer(accuracies: Any) -> float:
+  """Backward transfer (BWT): how training later tasks changed earlier ones.
+
+  Negative values mean forgetting.
+
+  Args:
+    accuracies: the ``[T, T]`` accuracy matrix ``R``.
+
+  Returns:
+    ``mean_{j < T-1} (R[T-1, j] - R[j, j])``; 0.0 when ``T == 1``.
+
+  Raises:
+    ValueError: if ``accuracies`` is not a non-empty square 2-D array.
+
+  References:
+    Lopez-Paz & Ranzato, 2017 (see module docstring).
+  """
+  matrix = _accuracy_matrix(accuracies)
+  if len(matrix) == 1:
+    return 0.0
+  return float(np.mean(matrix[-1, :-1] - np.diag(matrix)[:-1]))
+
+
+def forgetting(accuracies: Any) -> float:
+  """Average forgetting: drop from each task's best accuracy to its final one.
+
+  Args:
+    accuracies: the ``[T, T]`` accuracy matrix ``R``.
+
+  Returns:
+    ``mean_{j < T-1} (max_{l <= T-2} R[l, j] - R[T-1, j])``; 0.0 when
+    ``T == 1``.
+
+  Raises:
+    ValueError: if ``accuracies`` is not a non-empty square 2-D array.
+
+  References:
+    Chaudhry et al., 2018 (see module docstring).
+  """
+  matrix = _accuracy_matrix(accuracies)
+  if len(matrix) == 1:
+    return 0.0
+  best = np.max(matrix[:-1, :-1], axis=0)
+  return float(np.mean(best - matrix[-1, :-1]))
+
+
+def tree_bytes(tree: Any) -> int:
+  """Total bytes of the array leaves of ``tree`` (e.g. a regularizer state).
+
+  Args:
+    tree: any pytree; leaves without a ``dtype`` (Python numbers, strings)
+      count 0. ``jax.ShapeDtypeStruct`` leaves count as the arrays they
+      describe.
+
+  Returns:
+    The sum of ``size * itemsize`` over the array leaves.
+  """
+  return int(sum(leaf.size * leaf.dtype.itemsize
+                 for leaf in jax.tree.leaves(tree) if hasattr(leaf, 'dtype')))
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+  """Mean and standard deviation of one metric across seeds.
+
+  Args:
+    values: the metric of each seed.
+
+  Returns:
+    ``{'mean': ..., 'std': ...}`` where ``std`` is the population standard
+    deviation (``ddof=0``, so 0.0 for a single seed).
+
+  Raises:
+    ValueError: if ``values`` is empty or not one-dimensional.
+  """
+  array = np.asarray(values, dtype=np.float64)
+  if array.ndim != 1 or array.size == 0:
+    raise ValueError(
+        f'values must be a non-empty 1-D sequence, got shape {array.shape}.')
+  return {'mean': float(np.mean(array)), 'std': float(np.std(array))}
