@@ -151,8 +151,17 @@ def _weighted_squared_distance(
       params, consolidation.importance, consolidation.anchor))
 
 
-@functools.partial(
-    jax.jit, static_argnames=('example_scalar', 'transform', 'chunk_size'))
+@functools.partial(jax.jit, static_argnames=('example_scalar', 'transform'))
+def _weighted_grad_sum(example_scalar, transform, params, x, y, weights):
+  """``sum_i weights[i] * transform(grad example_scalar(params, x_i, y_i))``."""
+  grads = jax.vmap(jax.grad(example_scalar), in_axes=(None, 0, 0))(params, x, y)
+  return jax.tree.map(
+      lambda g, p: jnp.tensordot(
+          weights, transform(g).astype(jnp.promote_types(p.dtype, jnp.float32)),
+          axes=1),
+      grads, params)
+
+
 def _mean_per_example_grad(
     example_scalar: Callable[[optax.Params, chex.Array, chex.Array],
                              chex.Array],
@@ -164,9 +173,11 @@ def _mean_per_example_grad(
 ) -> optax.Params:
   """Mean over examples of ``transform(grad example_scalar(params, x_i, y_i))``.
 
-  Per-example gradients are computed ``chunk_size`` examples at a time (a
-  ``lax.scan`` over chunks), so memory is ``chunk_size`` x params whatever
-  ``N``. The last chunk is filled up with repeated examples of weight 0.
+  Per-example gradients are computed ``chunk_size`` examples at a time, one
+  jitted call per chunk (a host loop: on XLA:CPU a ``lax.scan`` over chunks
+  loses the fast convolution path), so memory is ``chunk_size`` x params
+  whatever ``N``. The last chunk is filled up with repeated examples of
+  weight 0, so every chunk has one shape (one compilation).
 
   Args:
     example_scalar: ``(params, x_i, y_i) -> scalar`` for one example.
@@ -186,26 +197,13 @@ def _mean_per_example_grad(
   if n == 0:
     raise ValueError('The task data holds no examples.')
   chunk_size = min(chunk_size, n)
-  num_chunks = -(-n // chunk_size)
-  index = jnp.arange(num_chunks * chunk_size)
-  weights = (index < n).astype(jnp.float32).reshape(num_chunks, chunk_size)
-  chunks = jax.tree.map(
-      lambda a: jnp.take(a, index % n, axis=0).reshape(
-          num_chunks, chunk_size, *a.shape[1:]), (x, y))
-  per_example_grads = jax.vmap(
-      jax.grad(example_scalar), in_axes=(None, 0, 0))
-
-  def add_chunk(total, chunk):
-    (chunk_x, chunk_y), chunk_weights = chunk
-    grads = per_example_grads(params, chunk_x, chunk_y)
-    return jax.tree.map(
-        lambda t, g: t + jnp.tensordot(chunk_weights, transform(g), axes=1),
-        total, grads), None
-
-  zeros = jax.tree.map(
-      lambda p: jnp.zeros(p.shape, jnp.promote_types(p.dtype, jnp.float32)),
-      params)
-  total, _ = jax.lax.scan(add_chunk, zeros, (chunks, weights))
+  total = None
+  for start in range(0, n, chunk_size):
+    index = jnp.arange(start, start + chunk_size)
+    weights = (index < n).astype(jnp.float32)
+    chunk_sum = _weighted_grad_sum(example_scalar, transform, params,
+                                   x[index % n], y[index % n], weights)
+    total = chunk_sum if total is None else optax.tree.add(total, chunk_sum)
   return jax.tree.map(lambda t, p: (t / n).astype(p.dtype), total, params)
 
 

@@ -1,0 +1,444 @@
+"""Markdown tables and plots of the experiment results.
+
+Reads the result files ``<results_dir>/<stream>[_<scenario>].json`` and writes
+``<results_dir>/RESULTS.md`` with PNG plots in ``<results_dir>/plots/``::
+
+  python -m experiments.report --readme README.md
+
+Accuracies are fractions in the JSON files and percentages in the report. The
+output depends only on the JSON files (sorted keys, no timestamps), so
+regenerating it from unchanged results gives byte-identical Markdown.
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+import numpy as np
+
+from experiments import metrics
+
+JOINT = 'joint'
+RESULTS_FILE = 'RESULTS.md'
+PLOTS_DIR = 'plots'
+README_START = '<!-- results:start -->'
+README_END = '<!-- results:end -->'
+
+_DASH = '—'
+_MIB = 2**20
+# Above this ratio of largest to smallest nonzero state, memory plots use a
+# log scale.
+_LOG_SCALE_RATIO = 100.0
+
+
+def result_name(result: dict[str, Any]) -> str:
+  """File stem of a result: ``'<stream>'`` or ``'<stream>_<scenario>'``."""
+  scenario = result.get('scenario')
+  return f"{result['stream']}_{scenario}" if scenario else result['stream']
+
+
+def _label(result: dict[str, Any]) -> str:
+  """Display name of a result: ``'<stream>'`` or ``'<stream>/<scenario>'``."""
+  scenario = result.get('scenario')
+  return f"{result['stream']}/{scenario}" if scenario else result['stream']
+
+
+def load_results(results_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+  """Loads the result files in ``results_dir``, sorted by stream and scenario.
+
+  Args:
+    results_dir: folder of ``*.json`` result files. Subfolders and JSON files
+      that are not result objects (no ``'methods'`` key) are ignored.
+
+  Returns:
+    The parsed results.
+
+  Raises:
+    json.JSONDecodeError: if a ``*.json`` file is not valid JSON.
+  """
+  results = []
+  for path in sorted(Path(results_dir).glob('*.json')):
+    if not path.is_file():
+      continue
+    content = json.loads(path.read_text(encoding='utf-8'))
+    if isinstance(content, dict) and 'methods' in content:
+      results.append(content)
+  return sorted(
+      results, key=lambda r: (r['stream'], r.get('scenario') or ''))
+
+
+def _one_decimal(value: float) -> str:
+  """``value`` with one decimal, never ``-0.0``."""
+  return f'{round(value, 1) + 0.0:.1f}'
+
+
+def _mean_std(summary: dict[str, float] | None, scale: float = 100.0) -> str:
+  """``'mean ± std'`` of a summary, scaled, one decimal; a dash if None."""
+  if summary is None:
+    return _DASH
+  return ' ± '.join(_one_decimal(scale * summary[k]) for k in ('mean', 'std'))
+
+
+def _format_value(value: Any) -> str:
+  """Compact text of a hyperparameter or protocol value."""
+  if isinstance(value, str):
+    return value
+  if isinstance(value, float):
+    return f'{value:.4g}'
+  return json.dumps(value, sort_keys=True)
+
+
+def _hyperparams(hyperparams: dict[str, Any] | None) -> str:
+  """``'k=v, ...'`` in key order; a dash if there are none."""
+  if not hyperparams:
+    return _DASH
+  return ', '.join(f'{k}={_format_value(v)}'
+                   for k, v in sorted(hyperparams.items()))
+
+
+def _state(method: dict[str, Any]) -> tuple[str, str]:
+  """State memory in MiB and as a multiple of the parameter bytes."""
+  state_bytes = method.get('state_bytes')
+  if state_bytes is None:
+    return _DASH, _DASH
+  param_bytes = method.get('param_bytes')
+  ratio = f'{state_bytes / param_bytes:.1f}x' if param_bytes else _DASH
+  return f'{state_bytes / _MIB:.2f}', ratio
+
+
+def _by_accuracy(methods: dict[str, Any]) -> list[str]:
+  """Method names by mean ACC, best first; ties by name."""
+  return sorted(methods, key=lambda m: (-methods[m]['avg_acc']['mean'], m))
+
+
+def _best_accuracy(methods: dict[str, Any]) -> float | None:
+  """Best mean ACC over the non-joint methods; None if there are none."""
+  accs = [v['avg_acc']['mean'] for m, v in methods.items() if m != JOINT]
+  return max(accs) if accs else None
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+  """A Markdown table; ``|`` in cells is escaped."""
+  lines = [header, ['---'] * len(header), *rows]
+  return '\n'.join(
+      '| ' + ' | '.join(cell.replace('|', r'\|') for cell in line) + ' |'
+      for line in lines)
+
+
+def methods_table(methods: dict[str, Any]) -> str:
+  """Markdown table of methods' metrics, best ACC first.
+
+  Args:
+    methods: method name to its results (``avg_acc``, ``bwt``, ...).
+
+  Returns:
+    One row per method: ACC, BWT and forgetting (mean ± std, %), state
+    memory (MiB and multiple of params), wall time (s) and hyperparameters.
+    The best non-joint ACC is bold.
+  """
+  best = _best_accuracy(methods)
+  rows = []
+  for name in _by_accuracy(methods):
+    method = methods[name]
+    acc = _mean_std(method['avg_acc'])
+    if name != JOINT and method['avg_acc']['mean'] == best:
+      acc = f'**{acc}**'
+    rows.append([
+        name, acc,
+        _mean_std(method.get('bwt')),
+        _mean_std(method.get('forgetting')),
+        *_state(method),
+        _mean_std(method.get('wall_s'), scale=1.0),
+        _hyperparams(method.get('hyperparams')),
+    ])
+  return _table(
+      ['Method', 'ACC (%)', 'BWT (pp)', 'Forgetting (pp)', 'State (MiB)',
+       'State / params', 'Wall time (s)', 'Hyperparameters'], rows)
+
+
+def headline_table(results: Sequence[dict[str, Any]]) -> str:
+  """Markdown table of ACC (mean ± std, %) by method and stream.
+
+  Args:
+    results: loaded results, e.g. from :func:`load_results`.
+
+  Returns:
+    One row per method (sorted by name), one column per stream/scenario (in
+    the order of ``results``); a dash where a method was not run. The best
+    non-joint ACC of each column is bold.
+  """
+  names = sorted({m for result in results for m in result['methods']})
+  best = [_best_accuracy(result['methods']) for result in results]
+  rows = []
+  for name in names:
+    row = [name]
+    for result, column_best in zip(results, best):
+      method = result['methods'].get(name)
+      if method is None:
+        row.append(_DASH)
+        continue
+      cell = _mean_std(method['avg_acc'])
+      if name != JOINT and method['avg_acc']['mean'] == column_best:
+        cell = f'**{cell}**'
+      row.append(cell)
+    rows.append(row)
+  return _table(['Method', *(_label(r) for r in results)], rows)
+
+
+def _final_per_task_table(methods: dict[str, Any]) -> str:
+  """Markdown table of the mean final accuracy (%) on each task."""
+  rows = []
+  for name in _by_accuracy(methods):
+    final = np.asarray(methods[name]['acc_matrix']['mean'])[-1]
+    rows.append([name, *(_one_decimal(100 * acc) for acc in final)])
+  header = [f'Task {t}' for t in range(1, len(rows[0]))]
+  return _table(['Method', *header], rows)
+
+
+def _protocol(result: dict[str, Any]) -> str:
+  """Markdown list of the seeds and protocol settings."""
+  seeds = ', '.join(str(s) for s in result['seeds'])
+  lines = [f"- seeds: {seeds} (hyperparameters tuned on seed "
+           f"{result['tuning_seed']})"]
+  lines += [f'- {k}: {_format_value(v)}'
+            for k, v in sorted(result.get('protocol', {}).items())]
+  return '\n'.join(lines)
+
+
+def _section(result: dict[str, Any]) -> str:
+  """The RESULTS.md section of one stream/scenario."""
+  name, methods = result_name(result), result['methods']
+  parts = [f'## {_label(result)}', '### Protocol', _protocol(result)]
+  if result.get('notes'):
+    parts += ['### Notes', '\n'.join(f'- {n}' for n in result['notes'])]
+  parts += ['### Results', methods_table(methods)]
+  for preset, content in sorted(result.get('presets', {}).items()):
+    parts.append(f'### Preset: {preset}')
+    if content.get('description'):
+      parts.append(content['description'])
+    parts.append(methods_table(content['methods']))
+  parts += ['### Final accuracy per task (%)', _final_per_task_table(methods),
+            '### Plots']
+  parts += [f'![{title}]({PLOTS_DIR}/{name}_{kind}.png)'
+            for kind, title, _ in _PLOTS]
+  return '\n\n'.join(parts)
+
+
+def results_markdown(results: Sequence[dict[str, Any]]) -> str:
+  """The full text of RESULTS.md."""
+  intro = (
+      'Generated by `python -m experiments.report` from the JSON files in '
+      'this folder.\n\n'
+      'ACC: mean accuracy over all tasks after training on the last one. '
+      'BWT: backward transfer (negative means forgetting). Forgetting: mean '
+      'drop from each task\'s best accuracy to its final one. All are mean '
+      '± std over the seeds, in % (points). State: optimizer and '
+      'regularizer state at the end of the stream, parameters excluded, in '
+      'MiB and as a multiple of the parameter bytes. Wall time: training '
+      'time per seed. The best ACC other than `joint` is bold; `joint` '
+      'trains on all tasks at once (an upper bound), so it has no BWT or '
+      'forgetting.')
+  parts = ['# Results', intro, '## Summary: ACC (%)', headline_table(results)]
+  parts += [_section(result) for result in results]
+  return '\n\n'.join(parts) + '\n'
+
+
+def _colors(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+  """One color per method name, the same in every plot."""
+  names = sorted({m for result in results for m in result['methods']})
+  cmap = colormaps['tab20' if len(names) > 10 else 'tab10']
+  return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+
+
+def accuracy_over_tasks(
+    acc_matrices: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+  """Mean accuracy on the tasks seen so far after each task, over seeds.
+
+  Args:
+    acc_matrices: the ``[T, T]`` accuracy matrix of each seed.
+
+  Returns:
+    ``(mean, std)`` over seeds, each ``[T]``: entry ``i`` summarizes
+    ``mean_{j <= i} R[i, j]``.
+  """
+  matrices = [np.asarray(r, dtype=np.float64) for r in acc_matrices]
+  summaries = [
+      metrics.summarize([metrics.average_accuracy(r[:i, :i])
+                         for r in matrices])
+      for i in range(1, len(matrices[0]) + 1)]
+  return (np.array([s['mean'] for s in summaries]),
+          np.array([s['std'] for s in summaries]))
+
+
+def _save(fig: Figure, path: Path) -> None:
+  """Writes ``fig`` as a PNG with the Agg backend."""
+  FigureCanvasAgg(fig)
+  fig.savefig(path, format='png', dpi=100, metadata={'Software': None})
+
+
+def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
+                         path: Path) -> None:
+  """Plots the mean ACC over the tasks seen so far after each task."""
+  fig = Figure(figsize=(7, 4.5), layout='constrained')
+  ax = fig.add_subplot()
+  methods = result['methods']
+  for name in _by_accuracy(methods):
+    method = methods[name]
+    if name == JOINT:
+      ax.axhline(100 * method['avg_acc']['mean'], color=colors[name],
+                 linestyle='--', label=name)
+      continue
+    mean, std = (100 * a for a in accuracy_over_tasks(
+        method['acc_matrix']['per_seed']))
+    steps = np.arange(1, len(mean) + 1)
+    ax.plot(steps, mean, marker='o', color=colors[name], label=name)
+    ax.fill_between(steps, mean - std, mean + std, color=colors[name],
+                    alpha=0.15, linewidth=0)
+  ax.set_xlabel('Tasks trained')
+  ax.set_ylabel('Mean accuracy on tasks seen (%)')
+  ax.set_title(f'{_label(result)}: accuracy over tasks seen')
+  ax.xaxis.get_major_locator().set_params(integer=True)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1, 0.5))
+  _save(fig, path)
+
+
+def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
+                         path: Path) -> None:
+  """Plots each method's mean final accuracy on every task."""
+  fig = Figure(figsize=(7, 4.5), layout='constrained')
+  ax = fig.add_subplot()
+  methods = result['methods']
+  for name in _by_accuracy(methods):
+    final = 100 * np.asarray(methods[name]['acc_matrix']['mean'])[-1]
+    ax.plot(range(1, len(final) + 1), final, marker='o', color=colors[name],
+            linestyle='--' if name == JOINT else '-', label=name)
+  ax.set_xlabel('Task')
+  ax.set_ylabel('Final accuracy (%)')
+  ax.set_title(f'{_label(result)}: final accuracy per task')
+  ax.xaxis.get_major_locator().set_params(integer=True)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1, 0.5))
+  _save(fig, path)
+
+
+def _format_bytes(num_bytes: float) -> str:
+  """``num_bytes`` with a binary unit, e.g. ``'1.5 MiB'``."""
+  if num_bytes < 1024:
+    return f'{num_bytes:.0f} B'
+  for unit in ('KiB', 'MiB', 'GiB'):
+    num_bytes /= 1024
+    if num_bytes < 1024 or unit == 'GiB':
+      return f'{num_bytes:.1f} {unit}'
+
+
+def _plot_memory(result: dict[str, Any], colors: dict[str, Any],
+                 path: Path) -> None:
+  """Plots the state bytes of each method as horizontal bars."""
+  methods = result['methods']
+  names = [m for m in sorted(methods)
+           if methods[m].get('state_bytes') is not None]
+  sizes = [methods[m]['state_bytes'] for m in names]
+  fig = Figure(figsize=(7, 0.4 * len(names) + 1.5), layout='constrained')
+  ax = fig.add_subplot()
+  ax.barh(names, sizes, color=[colors[m] for m in names])
+  ax.invert_yaxis()
+  positive = [s for s in sizes if s > 0]
+  log_scale = bool(positive) and (
+      max(positive) / min(positive) > _LOG_SCALE_RATIO)
+  if log_scale:
+    ax.set_xscale('log')
+  # Zero-byte bars vanish on a log scale; their labels sit at the axis floor.
+  floor = min(positive) if log_scale else 0
+  for i, size in enumerate(sizes):
+    ax.annotate(f' {_format_bytes(size)}', (max(size, floor), i),
+                va='center', fontsize='small')
+  param_bytes = {methods[m].get('param_bytes') for m in names} - {None}
+  if len(param_bytes) == 1:
+    ax.axvline(param_bytes.pop(), color='gray', linestyle=':',
+               label='parameters')
+    ax.legend(fontsize='small', loc='lower right')
+  ax.set_xlabel('State at the end of the stream (bytes)')
+  ax.set_title(f'{_label(result)}: optimizer + regularizer state')
+  ax.margins(x=0.25)
+  _save(fig, path)
+
+
+# File name suffix, title and function of each plot of a stream.
+_PLOTS = (
+    ('acc_over_tasks', 'Average accuracy over the tasks seen so far',
+     _plot_acc_over_tasks),
+    ('final_per_task', 'Final accuracy per task', _plot_final_per_task),
+    ('memory', 'Optimizer and regularizer state', _plot_memory),
+)
+
+
+def _replace_readme(readme_path: Path, table: str, link: str) -> str:
+  """The README text with ``table`` and ``link`` between the markers."""
+  with open(readme_path, encoding='utf-8', newline='') as f:
+    text = f.read()
+  start = text.find(README_START)
+  end = text.find(README_END, start + len(README_START))
+  if start < 0 or end < 0:
+    raise ValueError(
+        f'{readme_path} lacks the markers {README_START!r} and {README_END!r} '
+        '(in that order).')
+  body = f'\n{table}\n\nFull results: [{link}]({link})\n'
+  return text[:start + len(README_START)] + body + text[end:]
+
+
+def write_report(results_dir: str | os.PathLike[str],
+                 readme_path: str | os.PathLike[str] | None = None) -> Path:
+  """Writes RESULTS.md and the plots of the results in ``results_dir``.
+
+  Args:
+    results_dir: folder of result JSON files (see :func:`load_results`).
+    readme_path: optional Markdown file whose text between
+      ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced by
+      the headline table and a link to RESULTS.md; nothing else changes.
+
+  Returns:
+    The path of RESULTS.md.
+
+  Raises:
+    ValueError: if ``readme_path`` lacks the markers (nothing is written).
+  """
+  results_dir = Path(results_dir)
+  results = load_results(results_dir)
+  markdown_path = results_dir / RESULTS_FILE
+  readme_text = None
+  if readme_path is not None:
+    readme_path = Path(readme_path)
+    link = Path(os.path.relpath(markdown_path, readme_path.parent)).as_posix()
+    readme_text = _replace_readme(readme_path, headline_table(results), link)
+
+  plots_dir = results_dir / PLOTS_DIR
+  plots_dir.mkdir(exist_ok=True)
+  colors = _colors(results)
+  for result in results:
+    for kind, _, plot in _PLOTS:
+      plot(result, colors, plots_dir / f'{result_name(result)}_{kind}.png')
+  markdown_path.write_text(results_markdown(results), encoding='utf-8')
+  if readme_text is not None:
+    with open(readme_path, 'w', encoding='utf-8', newline='') as f:
+      f.write(readme_text)
+  return markdown_path
+
+
+def main() -> None:
+  """Command line: writes the report of ``--results_dir``."""
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--results_dir', default='experiments/results')
+  parser.add_argument('--readme', default=None,
+                      help='README whose results markers to update.')
+  args = parser.parse_args()
+  print(write_report(args.results_dir, args.readme))
+
+
+if __name__ == '__main__':
+  main()

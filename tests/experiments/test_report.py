@@ -1,0 +1,214 @@
+"""Tests of experiments.report."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import report
+
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+MIB = 2**20
+
+
+def _method(acc, bwt, forgetting, per_seed, state_bytes, hyperparams,
+            wall=(10.0, 0.5)):
+  """One method's results; ``acc``, ``bwt``, ... are ``(mean, std)``."""
+  summary = lambda v: None if v is None else {'mean': v[0], 'std': v[1]}
+  return {
+      'acc_matrix': {'mean': np.mean(per_seed, axis=0).tolist(),
+                     'per_seed': per_seed},
+      'avg_acc': summary(acc),
+      'bwt': summary(bwt),
+      'forgetting': summary(forgetting),
+      'state_bytes': state_bytes,
+      'param_bytes': MIB,
+      'wall_s': summary(wall),
+      'hyperparams': hyperparams,
+      'grid': [hyperparams],
+      'val_avg_acc': [acc[0]],
+  }
+
+
+def _split_mnist():
+  """Two tasks, two seeds; classp (with a preset), ewc and joint."""
+  classp = _method(
+      acc=(0.912, 0.01), bwt=(-0.05, 0.01), forgetting=(0.06, 0.012),
+      per_seed=[[[0.95, 0.1], [0.89, 0.934]], [[0.95, 0.1], [0.91, 0.914]]],
+      state_bytes=2 * MIB, hyperparams={'threshold': 1e-6,
+                                        'learning_rate': 0.1},
+      wall=(12.34, 0.4))
+  classp['diagnostics'] = {'capacity_used': [[0.1, 0.2], [0.1, 0.2]]}
+  return {
+      'stream': 'split_mnist', 'scenario': 'task', 'seeds': [1, 2],
+      'tuning_seed': 0,
+      'protocol': {'model': 'mlp', 'hidden': [256, 256], 'epochs': 1},
+      'notes': ['Fewer examples per task than the paper.'],
+      'methods': {
+          'classp': classp,
+          'ewc': _method(
+              acc=(0.85, 0.02), bwt=(-0.1, 0.0), forgetting=(0.1, 0.0),
+              per_seed=[[[0.9, 0.2], [0.8, 0.9]]] * 2, state_bytes=4 * MIB,
+              hyperparams={'strength': 100.0}),
+          'joint': _method(
+              acc=(0.95, 0.005), bwt=None, forgetting=None,
+              per_seed=[[[0.96, 0.94]]] * 2, state_bytes=0, hyperparams={}),
+      },
+      'presets': {'paper': {
+          'description': 'The paper\'s hyperparameters.',
+          'methods': {'classp': _method(
+              acc=(0.7, 0.0), bwt=(-0.2, 0.0), forgetting=(0.2, 0.0),
+              per_seed=[[[0.9, 0.1], [0.7, 0.7]]], state_bytes=MIB // 2,
+              hyperparams={'learning_rate': 0.01})},
+      }},
+  }
+
+
+def _permuted_mnist():
+  """Three tasks, one seed; classp, sgd and joint."""
+  classp_r = [[0.9, 0.1, 0.1], [0.85, 0.9, 0.1], [0.8, 0.8, 0.8]]
+  sgd_r = [[0.9, 0.1, 0.1], [0.5, 0.9, 0.1], [0.4, 0.5, 0.9]]
+  return {
+      'stream': 'permuted_mnist', 'scenario': None, 'seeds': [1],
+      'tuning_seed': 0, 'protocol': {'model': 'mlp'}, 'notes': [],
+      'methods': {
+          'classp': _method(
+              acc=(0.8, 0.0), bwt=(-0.075, 0.0), forgetting=(0.075, 0.0),
+              per_seed=[classp_r], state_bytes=MIB, hyperparams={}),
+          'sgd': _method(
+              acc=(0.6, 0.0), bwt=(-0.0004, 0.0), forgetting=(0.45, 0.0),
+              per_seed=[sgd_r], state_bytes=0,
+              hyperparams={'learning_rate': 0.1}),
+          'joint': _method(
+              acc=(0.9, 0.0), bwt=None, forgetting=None,
+              per_seed=[[[0.9, 0.9, 0.9]]], state_bytes=0, hyperparams={}),
+      },
+  }
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+  directory = tmp_path / 'results'
+  directory.mkdir()
+  for name, result in [('split_mnist_task', _split_mnist()),
+                       ('permuted_mnist', _permuted_mnist())]:
+    (directory / f'{name}.json').write_text(json.dumps(result))
+  # Not result files: another JSON object, a JSON list, a subfolder's file.
+  (directory / 'config.json').write_text(json.dumps({'seeds': [1]}))
+  (directory / 'list.json').write_text('[1, 2]')
+  (directory / 'benchmark').mkdir()
+  (directory / 'benchmark' / 'timing.json').write_text(
+      json.dumps(_permuted_mnist() | {'stream': 'benchmark'}))
+  return directory
+
+
+EXPECTED_HEADLINE = '\n'.join([
+    '| Method | permuted_mnist | split_mnist/task |',
+    '| --- | --- | --- |',
+    '| classp | **80.0 ± 0.0** | **91.2 ± 1.0** |',
+    '| ewc | — | 85.0 ± 2.0 |',
+    '| joint | 90.0 ± 0.0 | 95.0 ± 0.5 |',
+    '| sgd | 60.0 ± 0.0 | — |',
+])
+
+
+def test_load_results_ignores_other_files_and_sorts(results_dir):
+  results = report.load_results(results_dir)
+  assert [report.result_name(r) for r in results] == [
+      'permuted_mnist', 'split_mnist_task']
+
+
+def test_headline_table(results_dir):
+  assert report.headline_table(
+      report.load_results(results_dir)) == EXPECTED_HEADLINE
+
+
+def test_write_report_writes_markdown_and_pngs(results_dir):
+  path = report.write_report(results_dir)
+  assert path == results_dir / 'RESULTS.md'
+  assert path.is_file()
+  for stem in ('permuted_mnist', 'split_mnist_task'):
+    for kind in ('acc_over_tasks', 'final_per_task', 'memory'):
+      png = results_dir / 'plots' / f'{stem}_{kind}.png'
+      assert png.read_bytes().startswith(PNG_MAGIC), png
+      assert png.stat().st_size > 1000, png
+      assert f'](plots/{stem}_{kind}.png)' in path.read_text()
+  assert not (results_dir / 'plots' / 'benchmark_memory.png').exists()
+
+
+def test_results_markdown_tables(results_dir):
+  text = report.write_report(results_dir).read_text(encoding='utf-8')
+  lines = text.splitlines()
+  assert EXPECTED_HEADLINE in text
+  # Protocol, notes and sections.
+  assert '## split_mnist/task' in lines
+  assert '## permuted_mnist' in lines
+  assert '- seeds: 1, 2 (hyperparameters tuned on seed 0)' in lines
+  assert '- hidden: [256, 256]' in lines
+  assert '- model: mlp' in lines
+  assert '- Fewer examples per task than the paper.' in lines
+  # Rows sorted by ACC; the best non-joint ACC bold; joint without BWT.
+  # 2 MiB of state over 1 MiB of params = 2.0x.
+  joint = '| joint | 95.0 ± 0.5 | — | — | 0.00 | 0.0x | 10.0 ± 0.5 | — |'
+  classp = ('| classp | **91.2 ± 1.0** | -5.0 ± 1.0 | 6.0 ± 1.2 | 2.00 | '
+            '2.0x | 12.3 ± 0.4 | learning_rate=0.1, threshold=1e-06 |')
+  ewc = ('| ewc | 85.0 ± 2.0 | -10.0 ± 0.0 | 10.0 ± 0.0 | 4.00 | 4.0x | '
+         '10.0 ± 0.5 | strength=100 |')
+  assert lines.index(joint) < lines.index(classp) < lines.index(ewc)
+  # BWT of -0.04 points rounds to 0.0, not -0.0.
+  assert ('| sgd | 60.0 ± 0.0 | 0.0 ± 0.0 | 45.0 ± 0.0 | 0.00 | 0.0x | '
+          '10.0 ± 0.5 | learning_rate=0.1 |') in lines
+  # The preset's table, in the same format.
+  preset = lines.index('### Preset: paper')
+  assert lines[preset + 2] == 'The paper\'s hyperparameters.'
+  assert lines[preset + 6] == (
+      '| classp | **70.0 ± 0.0** | -20.0 ± 0.0 | 20.0 ± 0.0 | 0.50 | 0.5x | '
+      '10.0 ± 0.5 | learning_rate=0.01 |')
+  # Final accuracy per task: the last row of the mean matrix; joint's only
+  # row.
+  assert '| Method | Task 1 | Task 2 |' in lines
+  assert '| classp | 90.0 | 92.4 |' in lines
+  assert '| joint | 96.0 | 94.0 |' in lines
+  assert '| sgd | 40.0 | 50.0 | 90.0 |' in lines
+
+
+def test_accuracy_over_tasks():
+  seeds = [[[0.9, 0.1], [0.7, 0.8]], [[0.7, 0.1], [0.5, 0.6]]]
+  mean, std = report.accuracy_over_tasks(seeds)
+  # After task 1: 0.9 and 0.7; after task 2: (0.7 + 0.8) / 2 = 0.75 and
+  # (0.5 + 0.6) / 2 = 0.55.
+  np.testing.assert_allclose(mean, [0.8, 0.65])
+  np.testing.assert_allclose(std, [0.1, 0.1])
+
+
+def test_write_report_is_deterministic(results_dir):
+  first = report.write_report(results_dir).read_bytes()
+  second = report.write_report(results_dir).read_bytes()
+  assert first == second
+
+
+def test_write_report_updates_readme_between_markers(results_dir, tmp_path):
+  readme = tmp_path / 'README.md'
+  before = '# Project\r\n\r\nIntro.\r\n\r\n<!-- results:start -->'
+  after = '<!-- results:end -->\r\n\r\nMore text.\r\n'
+  readme.write_bytes(f'{before}\nold table\n{after}'.encode())
+  report.write_report(results_dir, readme_path=readme)
+  assert readme.read_bytes().decode() == (
+      f'{before}\n{EXPECTED_HEADLINE}\n\n'
+      'Full results: [results/RESULTS.md](results/RESULTS.md)\n'
+      f'{after}')
+
+
+@pytest.mark.parametrize('text', [
+    'No markers.\n',
+    '<!-- results:start -->\nOnly the start.\n',
+    '<!-- results:end -->\n<!-- results:start -->\n',
+])
+def test_write_report_rejects_readme_without_markers(
+    results_dir, tmp_path, text):
+  readme = tmp_path / 'README.md'
+  readme.write_text(text)
+  with pytest.raises(ValueError, match='README.md'):
+    report.write_report(results_dir, readme_path=readme)
+  assert readme.read_text() == text
+  assert not (results_dir / 'RESULTS.md').exists()
