@@ -28,20 +28,20 @@ _REGULARIZER_KEYS = ('strength', 'decay', 'damping')
 
 # Search spaces: each method draws the same number of configurations.
 _LEARNING_RATES = {
-    'classp': (0.01, 0.03, 0.1, 0.3),
+    'classp': (0.003, 0.01, 0.03, 0.1),
     'sgd': (0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
     'adam': (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2),
     'adagrad': (0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
 }
-_BASE_LEARNING_RATES = {'sgd': (0.01, 0.03, 0.1), 'adam': (3e-4, 1e-3, 3e-3)}
+_BASE_LEARNING_RATES = {'sgd': (0.01, 0.03, 0.1), 'adam': (3e-4, 1e-3)}
 _SPACES = {
     'classp': {'threshold': (0.0, 1e-8, 1e-6), 'power': (1.0, 2.0)},
-    'ewc': {'strength': (10.0, 100.0, 1e3, 1e4, 1e5)},
-    'online_ewc': {'strength': (10.0, 100.0, 1e3, 1e4, 1e5),
+    'ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4)},
+    'online_ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4),
                    'decay': (0.7, 1.0)},
     'si': {'strength': (0.01, 0.1, 1.0, 10.0)},
     'mas': {'strength': (0.01, 0.1, 1.0, 10.0)},
-    'l2': {'strength': (0.01, 0.1, 1.0, 10.0, 100.0)},
+    'l2': {'strength': (0.01, 0.1, 1.0, 10.0)},
 }
 
 

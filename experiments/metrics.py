@@ -16,13 +16,16 @@ import jax
 import numpy as np
 
 
-def _accuracy_matrix(accuracies: Any) -> np.ndarray:
-  """Returns ``accuracies`` as a float array after checking it is ``[T, T]``."""
+def _accuracy_matrix(accuracies: Any, square: bool = True) -> np.ndarray:
+  """Returns ``accuracies`` as a float array after checking it is ``[T, T]``.
+
+  With ``square=False`` a single row ``[1, T]`` (joint training) is accepted.
+  """
   matrix = np.asarray(accuracies, dtype=np.float64)
   if matrix.ndim != 2:
     raise ValueError(
         f'The accuracy matrix must be 2-D, got shape {matrix.shape}.')
-  if matrix.shape[0] != matrix.shape[1]:
+  if matrix.shape[0] != matrix.shape[1] and (square or matrix.shape[0] != 1):
     raise ValueError(
         f'The accuracy matrix must be square, got shape {matrix.shape}.')
   if matrix.shape[0] == 0:
@@ -34,15 +37,16 @@ def average_accuracy(accuracies: Any) -> float:
   """Mean accuracy over all tasks after training on the last one.
 
   Args:
-    accuracies: the ``[T, T]`` accuracy matrix ``R``.
+    accuracies: the ``[T, T]`` accuracy matrix ``R``, or its single row
+      ``[1, T]`` for joint training on all tasks at once.
 
   Returns:
-    ``mean_j R[T-1, j]``.
+    ``mean_j R[-1, j]``.
 
   Raises:
-    ValueError: if ``accuracies`` is not a non-empty square 2-D array.
+    ValueError: if ``accuracies`` is neither square nor one row.
   """
-  return float(np.mean(_accuracy_matrix(accuracies)[-1]))
+  return float(np.mean(_accuracy_matrix(accuracies, square=False)[-1]))
 
 
 def backward_transfer(accuracies: Any) -> float:

@@ -89,6 +89,7 @@ def make_stream(
     num_tasks: int | None = None,
     train_per_task: int | None = None,
     test_per_task: int | None = None,
+    val_per_task: int | None = None,
     val_fraction: float = 0.1,
     seed: int = 0,
 ) -> Stream:
@@ -110,7 +111,7 @@ def make_stream(
   validation pool and the rest the training pool. ``train_per_task`` then
   keeps the first ``train_per_task`` examples of each pool, so validation
   never exceeds the training size, and smaller subsamples are subsets of
-  larger ones. ``test_per_task`` likewise keeps a seeded subset of the test
+  larger ones; ``val_per_task`` caps the validation pool on its own. ``test_per_task`` likewise keeps a seeded subset of the test
   examples. Only the kept examples are copied.
 
   Args:
@@ -123,6 +124,7 @@ def make_stream(
     train_per_task: if given, at most this many training (and validation)
       examples per task.
     test_per_task: if given, at most this many test examples per task.
+    val_per_task: if given, at most this many validation examples per task.
     val_fraction: the fraction of each task's training data used for
       validation, in [0, 1).
     seed: a non-negative integer from which permutations and splits derive.
@@ -145,14 +147,15 @@ def make_stream(
     raise ValueError(f'val_fraction must be in [0, 1), got {val_fraction}.')
   for arg, value in (('num_tasks', num_tasks),
                      ('train_per_task', train_per_task),
-                     ('test_per_task', test_per_task)):
+                     ('test_per_task', test_per_task),
+                     ('val_per_task', val_per_task)):
     if value is not None and value < 1:
       raise ValueError(f'{arg} must be positive, got {value}.')
 
   def split(task_index, train_pool, test_pool):
     return _split_indices(
         np.random.default_rng((seed, _SPLIT_KEY, task_index)), train_pool,
-        test_pool, val_fraction, train_per_task, test_per_task)
+        test_pool, val_fraction, train_per_task, test_per_task, val_per_task)
 
   if name == 'permuted_mnist':
     num_tasks = DEFAULT_PERMUTED_TASKS if num_tasks is None else num_tasks
@@ -203,6 +206,7 @@ def _split_indices(
     val_fraction: float,
     train_per_task: int | None,
     test_per_task: int | None,
+    val_per_task: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Returns sorted (train, validation, test) indices; see ``make_stream``."""
   shuffled = rng.permutation(train_pool)
@@ -213,6 +217,8 @@ def _split_indices(
     val, train = val[:train_per_task], train[:train_per_task]
   if test_per_task is not None:
     test = test[:test_per_task]
+  if val_per_task is not None:
+    val = val[:val_per_task]
   return np.sort(train), np.sort(val), np.sort(test)
 
 

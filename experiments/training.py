@@ -189,8 +189,9 @@ def _train_phase(learner: Learner, state: TrainState, data, epochs: int,
     raise ValueError(f'{description}: {n} examples, fewer than one batch '
                      f'of {batch_size}.')
   chunk = max(1, steps // _PROGRESS_UPDATES_PER_EPOCH)
+  # disable=None: shown on a terminal only, so logs stay readable.
   with tqdm.tqdm(total=epochs * steps, desc=description, leave=False,
-                 disable=not progress, unit='step') as bar:
+                 disable=None if progress else True, unit='step') as bar:
     for _ in range(epochs):
       order = rng.permutation(n) if shuffle else np.arange(n)
       order = jnp.asarray(order[:steps * batch_size].reshape(steps, batch_size))
@@ -198,7 +199,7 @@ def _train_phase(learner: Learner, state: TrainState, data, epochs: int,
         stop = min(start + chunk, steps)
         for index in range(start, stop):
           state = learner.train_step(state, data, order, index)
-        if progress:
+        if not bar.disable:
           loss, correct, seen = jax.device_get(
               (state.loss_sum, state.correct, state.seen))
           bar.set_postfix(loss=f'{loss / (stop - start):.3f}',

@@ -84,3 +84,12 @@ def test_summarize_population_std():
 def test_summarize_rejects_bad_values(bad):
   with pytest.raises(ValueError, match='1-D'):
     metrics.summarize(bad)
+
+
+def test_average_accuracy_of_a_joint_row():
+  # Joint training has one row: the accuracy on each task after training all.
+  assert metrics.average_accuracy([[0.9, 0.7, 0.8]]) == pytest.approx(0.8)
+  with pytest.raises(ValueError, match='square'):
+    metrics.backward_transfer([[0.9, 0.7, 0.8]])
+  with pytest.raises(ValueError, match='square'):
+    metrics.average_accuracy(np.zeros((2, 3)))

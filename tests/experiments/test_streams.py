@@ -200,3 +200,13 @@ def test_invalid_sizes_raise(kwargs):
 def test_fixed_task_count_rejects_other_num_tasks():
   with pytest.raises(ValueError, match='5 tasks'):
     streams.make_stream('split_mnist', 'class', num_tasks=3)
+
+
+def test_val_per_task_caps_validation_only(data_dir):
+  capped = streams.make_stream('permuted_mnist', num_tasks=1, data_dir=data_dir,
+                               train_per_task=300, val_per_task=50)
+  full = streams.make_stream('permuted_mnist', num_tasks=1, data_dir=data_dir,
+                             train_per_task=300)
+  assert len(capped.tasks[0].val_y) == 50 and len(full.tasks[0].val_y) == 300
+  np.testing.assert_array_equal(capped.tasks[0].train_x, full.tasks[0].train_x)
+  assert _rows(capped.tasks[0].val_x) <= _rows(full.tasks[0].val_x)

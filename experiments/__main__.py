@@ -1,0 +1,7 @@
+"""``python -m experiments``: see :mod:`experiments.cli`."""
+
+import sys
+
+from experiments import cli
+
+sys.exit(cli.main())
