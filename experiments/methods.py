@@ -35,7 +35,7 @@ _LEARNING_RATES = {
 }
 _BASE_LEARNING_RATES = {'sgd': (0.01, 0.03, 0.1), 'adam': (3e-4, 1e-3)}
 _SPACES = {
-    'classp': {'threshold': (0.0, 1e-8, 1e-6), 'power': (1.0, 2.0)},
+    'classp': {'threshold': (0.0, 1e-7, 1e-6, 1e-5), 'power': (1.0, 2.0)},
     'ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4)},
     'online_ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4),
                    'decay': (0.7, 1.0)},
