@@ -193,3 +193,17 @@ def test_sharded_params_give_sharded_state_on_8_host_devices():
                           check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'SHARDED_OK' in result.stdout
+
+
+def test_state_round_trips_through_a_flax_checkpoint():
+  from flax import serialization  # pylint: disable=g-import-not-at-top
+  tx = optax.inject_hyperparams(classp, static_args=('power',))(
+      0.1, threshold=0.01, apply_scaling=jnp.asarray(False))
+  params = {'w': jnp.zeros((2, 3))}
+  state = tx.init(params)
+  _, state = tx.update({'w': jnp.ones((2, 3))}, state, params)
+  restored = serialization.from_bytes(tx.init(params),
+                                      serialization.to_bytes(state))
+  for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
+    np.testing.assert_array_equal(a, b)
+  assert not bool(restored.hyperparams['apply_scaling'])

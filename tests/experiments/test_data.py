@@ -1,7 +1,6 @@
 """Tests for experiments.data."""
 
 import gzip
-import os
 from pathlib import Path
 import time
 
@@ -10,16 +9,7 @@ import pytest
 
 from experiments import data
 
-_SHARED_DATA = Path(__file__).resolve().parents[2].parent / 'shared' / 'data'
 
-
-@pytest.fixture(name='data_dir')
-def fixture_data_dir() -> Path:
-  """The folder of real IDX files, or a skip when it is absent."""
-  data_dir = Path(os.environ.get(data.DATA_DIR_ENV) or _SHARED_DATA)
-  if not (data_dir / 'mnist').is_dir():
-    pytest.skip(f'no MNIST IDX files in {data_dir}')
-  return data_dir
 
 
 def _write_idx(path: Path, array: np.ndarray, magic: int | None = None):

@@ -1,7 +1,5 @@
 """Tests for experiments.streams."""
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,19 +7,10 @@ import pytest
 from experiments import data
 from experiments import streams
 
-_SHARED_DATA = Path(__file__).resolve().parents[2].parent / 'shared' / 'data'
 _SMALL = {'train_per_task': 200, 'test_per_task': 100}
 _ALL_STREAMS = [(name, scenario) for name, scenarios in streams.STREAMS.items()
                 for scenario in scenarios]
 
-
-@pytest.fixture(name='data_dir')
-def fixture_data_dir() -> Path:
-  """The folder of real IDX files, or a skip when it is absent."""
-  data_dir = Path(os.environ.get(data.DATA_DIR_ENV) or _SHARED_DATA)
-  if not all((data_dir / name).is_dir() for name in data.DATASETS):
-    pytest.skip(f'no MNIST and Fashion-MNIST IDX files in {data_dir}')
-  return data_dir
 
 
 def _rows(images: np.ndarray) -> set[bytes]:

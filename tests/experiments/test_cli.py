@@ -1,0 +1,80 @@
+"""The command line end to end, on a tiny stream."""
+
+import json
+import time
+
+import pytest
+
+from experiments import cli
+from experiments import data
+
+TINY = ['--train-per-task', '96', '--val-per-task', '64', '--test-per-task',
+        '100', '--batch-size', '32', '--epochs', '1', '--no-progress']
+
+
+def test_run_two_methods_on_two_tasks(data_dir, tmp_path, capsys):
+  code = cli.main(['run', '--methods', 'classp,ewc', '--num-tasks', '2',
+                   '--seeds', '1', '--data-dir', str(data_dir), '--out',
+                   str(tmp_path), *TINY])
+  assert code == 0
+  document = json.loads((tmp_path / 'permuted_mnist.json').read_text())
+  assert set(document['methods']) == {'classp', 'ewc'}
+  for block in document['methods'].values():
+    matrix = block['acc_matrix']['mean']
+    assert len(matrix) == 2 and all(len(row) == 2 for row in matrix)
+    assert all(0.0 <= a <= 1.0 for row in matrix for a in row)
+  classp = document['methods']['classp']
+  assert classp['state_bytes'] == classp['param_bytes']  # one accumulator
+  assert len(classp['diagnostics']['capacity_used'][0]) == 2
+  assert document['protocol']['train_per_task'] == 96
+  out = capsys.readouterr().out
+  assert '| classp |' in out and '| ewc |' in out
+  # A rerun finds every run on disk and trains nothing.
+  start = time.perf_counter()
+  assert cli.main(['run', '--methods', 'classp', '--num-tasks', '2',
+                   '--seeds', '1', '--data-dir', str(data_dir), '--out',
+                   str(tmp_path), *TINY]) == 0
+  assert time.perf_counter() - start < 10
+
+
+def test_sweep_then_report(data_dir, tmp_path):
+  readme = tmp_path / 'README.md'
+  readme.write_text('x\n<!-- results:start -->\n<!-- results:end -->\n')
+  assert cli.main(['sweep', '--stream', 'split_mnist', '--scenario', 'task',
+                   '--methods', 'sgd,joint', '--seeds', '1', '--grid-size',
+                   '2', '--data-dir', str(data_dir), '--out', str(tmp_path),
+                   *TINY]) == 0
+  document = json.loads((tmp_path / 'split_mnist_task.json').read_text())
+  sgd = document['methods']['sgd']
+  assert len(sgd['grid']) == 2 and len(sgd['val_avg_acc']) == 2
+  assert sgd['hyperparams'] == sgd['grid'][sgd['val_avg_acc'].index(
+      max(sgd['val_avg_acc']))]
+  assert len(sgd['acc_matrix']['mean']) == 5
+  assert len(document['methods']['joint']['acc_matrix']['mean']) == 1
+  assert document['methods']['joint']['bwt'] is None
+  assert cli.main(['report', '--out', str(tmp_path), '--readme',
+                   str(readme)]) == 0
+  assert (tmp_path / 'RESULTS.md').exists()
+  assert 'split_mnist/task' in readme.read_text()
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['run', '--methods', 'classp,nope'], "Unknown method 'nope'"),
+    (['run', '--stream', 'cifar'], "invalid choice: 'cifar'"),
+    (['run', '--seeds', 'x'], 'seeds must look like'),
+])
+def test_bad_arguments_fail_with_the_valid_names(argv, message, capsys):
+  with pytest.raises(SystemExit) as info:
+    cli.main(argv)
+  assert info.value.code == 2
+  assert message in capsys.readouterr().err
+
+
+def test_offline_without_data_fails_fast(monkeypatch, capsys):
+  monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+  monkeypatch.setattr(data, '_is_online', lambda *args, **kwargs: False)
+  start = time.perf_counter()
+  assert cli.main(['run', '--no-progress']) == 2
+  assert time.perf_counter() - start < 10
+  err = capsys.readouterr().err
+  assert '--data-dir' in err and 'train-images-idx3-ubyte.gz' in err
