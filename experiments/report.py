@@ -3,14 +3,13 @@
 Reads the result files ``<results_dir>/<stream>[_<scenario>].json`` and writes
 ``<results_dir>/RESULTS.md`` with PNG plots in ``<results_dir>/plots/``::
 
-  python -m experiments.report --readme README.md
+  python -m experiments report
 
 Accuracies are fractions in the JSON files and percentages in the report. The
 output depends only on the JSON files (sorted keys, no timestamps), so
 regenerating it from unchanged results gives byte-identical Markdown.
 """
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -122,7 +121,7 @@ def _best_accuracy(methods: dict[str, Any]) -> float | None:
   return max(accs) if accs else None
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
   """A Markdown table; ``|`` in cells is escaped."""
   lines = [header, ['---'] * len(header), *rows]
   return '\n'.join(
@@ -156,7 +155,7 @@ def methods_table(methods: dict[str, Any]) -> str:
         _mean_std(method.get('wall_s'), scale=1.0),
         _hyperparams(method.get('hyperparams')),
     ])
-  return _table(
+  return markdown_table(
       ['Method', 'ACC (%)', 'BWT (pp)', 'Forgetting (pp)', 'State (MiB)',
        'State / params', 'Wall time (s)', 'Hyperparameters'], rows)
 
@@ -187,7 +186,7 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
         cell = f'**{cell}**'
       row.append(cell)
     rows.append(row)
-  return _table(['Method', *(_label(r) for r in results)], rows)
+  return markdown_table(['Method', *(_label(r) for r in results)], rows)
 
 
 def _final_per_task_table(methods: dict[str, Any]) -> str:
@@ -197,7 +196,7 @@ def _final_per_task_table(methods: dict[str, Any]) -> str:
     final = np.asarray(methods[name]['acc_matrix']['mean'])[-1]
     rows.append([name, *(_one_decimal(100 * acc) for acc in final)])
   header = [f'Task {t}' for t in range(1, len(rows[0]))]
-  return _table(['Method', *header], rows)
+  return markdown_table(['Method', *header], rows)
 
 
 def _protocol(result: dict[str, Any]) -> str:
@@ -378,18 +377,29 @@ _PLOTS = (
 )
 
 
-def _replace_readme(readme_path: Path, table: str, link: str) -> str:
-  """The README text with ``table`` and ``link`` between the markers."""
-  with open(readme_path, encoding='utf-8', newline='') as f:
+def replace_between_markers(path: Path, start_marker: str, end_marker: str,
+                            body: str) -> str:
+  """The text of ``path`` with ``body`` between the two markers.
+
+  Raises:
+    ValueError: naming the file, if the markers are missing or out of order.
+  """
+  with open(path, encoding='utf-8', newline='') as f:
     text = f.read()
-  start = text.find(README_START)
-  end = text.find(README_END, start + len(README_START))
+  start = text.find(start_marker)
+  end = text.find(end_marker, start + len(start_marker))
   if start < 0 or end < 0:
     raise ValueError(
-        f'{readme_path} lacks the markers {README_START!r} and {README_END!r} '
+        f'{path} lacks the markers {start_marker!r} and {end_marker!r} '
         '(in that order).')
-  body = f'\n{table}\n\nFull results: [{link}]({link})\n'
-  return text[:start + len(README_START)] + body + text[end:]
+  return text[:start + len(start_marker)] + body + text[end:]
+
+
+def _replace_readme(readme_path: Path, table: str, link: str) -> str:
+  """The README text with ``table`` and ``link`` between the markers."""
+  return replace_between_markers(
+      readme_path, README_START, README_END,
+      f'\n{table}\n\nFull results: [{link}]({link})\n')
 
 
 def write_report(results_dir: str | os.PathLike[str],
@@ -428,17 +438,3 @@ def write_report(results_dir: str | os.PathLike[str],
     with open(readme_path, 'w', encoding='utf-8', newline='') as f:
       f.write(readme_text)
   return markdown_path
-
-
-def main() -> None:
-  """Command line: writes the report of ``--results_dir``."""
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--results_dir', default='experiments/results')
-  parser.add_argument('--readme', default=None,
-                      help='README whose results markers to update.')
-  args = parser.parse_args()
-  print(write_report(args.results_dir, args.readme))
-
-
-if __name__ == '__main__':
-  main()
