@@ -1,0 +1,349 @@
+"""Speed and memory of CLASSP's update against optax's own optimizers.
+
+``python -m experiments.benchmark`` (or ``python -m experiments bench``) times,
+in one process and interleaved (each repetition visits every optimizer, so
+machine noise hits all alike), the jitted step ``update + apply_updates`` with
+donated params and state, and a whole training step of the experiments'
+models. It writes ``<out>/<device>.json`` and ``<out>/<device>.md``.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+import platform
+import statistics
+import time
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import classp_optax
+from experiments import methods
+from experiments import metrics
+from experiments import models
+from experiments import regularizers
+from experiments import report
+from experiments import training
+
+OUT = Path(__file__).resolve().parent / 'results' / 'benchmark'
+README = Path(__file__).resolve().parent.parent / 'README.md'
+README_START = '<!-- benchmark:start -->'
+README_END = '<!-- benchmark:end -->'
+
+# Threshold 0.25 on N(0, 1) gradients: about 62% of the elements pass.
+_THRESHOLD = 0.25
+OPTIMIZERS: dict[str, Callable[[], optax.GradientTransformation]] = {
+    'sgd': lambda: optax.sgd(1e-3),
+    'adagrad': lambda: optax.adagrad(1e-3),
+    'rmsprop': lambda: optax.rmsprop(1e-3),
+    'adam': lambda: optax.adam(1e-3),
+    'classp p=1': lambda: classp_optax.classp(1e-3, power=1.0),
+    'classp p=1 thr': lambda: classp_optax.classp(
+        1e-3, power=1.0, threshold=_THRESHOLD),
+    'classp p=2': lambda: classp_optax.classp(1e-3, power=2.0),
+    'classp p=2 thr': lambda: classp_optax.classp(
+        1e-3, power=2.0, threshold=_THRESHOLD),
+    'classp p=1.5': lambda: classp_optax.classp(1e-3, power=1.5),
+    'classp p=1.5 thr': lambda: classp_optax.classp(
+        1e-3, power=1.5, threshold=_THRESHOLD),
+}
+
+
+def _model_shapes(name: str) -> dict[str, tuple[int, ...]]:
+  graph_state = nnx.split(models.make_model(name, 10, seed=0), nnx.Param)[1]
+  return {jax.tree_util.keystr(path): leaf.shape
+          for path, leaf in jax.tree_util.tree_leaves_with_path(graph_state)}
+
+
+def transformer_shapes(layers: int = 12, width: int = 768, vocab: int = 32_000,
+                       context: int = 1024) -> dict[str, tuple[int, ...]]:
+  """Leaf shapes of a GPT-2-small-like transformer (~110 M parameters)."""
+  shapes = {'embed': (vocab, width), 'position': (context, width),
+            'final_norm/scale': (width,), 'final_norm/bias': (width,)}
+  for i in range(layers):
+    for name, shape in (
+        ('q', (width, width)), ('k', (width, width)), ('v', (width, width)),
+        ('attn_out', (width, width)), ('mlp_in', (width, 4 * width)),
+        ('mlp_out', (4 * width, width))):
+      shapes[f'layer{i}/{name}/kernel'] = shape
+      shapes[f'layer{i}/{name}/bias'] = shape[-1:]
+    for norm in ('norm1', 'norm2'):
+      shapes[f'layer{i}/{norm}/scale'] = (width,)
+      shapes[f'layer{i}/{norm}/bias'] = (width,)
+  return shapes
+
+
+def trees(sizes: Sequence[str]) -> dict[str, dict[str, tuple[int, ...]]]:
+  """The benchmarked parameter trees (name -> leaf shapes)."""
+  available = {
+      'flat 1e5': lambda: {'w': (100_000,)},
+      'flat 1e6': lambda: {'w': (1_000_000,)},
+      'flat 1e7': lambda: {'w': (10_000_000,)},
+      'flat 3e7': lambda: {'w': (30_000_000,)},
+      'mlp': lambda: _model_shapes('mlp'),
+      'cnn': lambda: _model_shapes('cnn'),
+      'transformer 110M': transformer_shapes,
+  }
+  unknown = set(sizes) - set(available)
+  if unknown:
+    raise ValueError(f'Unknown sizes {sorted(unknown)}; valid: '
+                     f'{list(available)}.')
+  return {name: available[name]() for name in sizes}
+
+
+def _random_tree(shapes: Mapping[str, tuple[int, ...]], seed: int):
+  keys = jax.random.split(jax.random.key(seed), len(shapes))
+  return {name: jax.random.normal(key, shape)
+          for key, (name, shape) in zip(keys, sorted(shapes.items()))}
+
+
+def _interleaved_medians(steps: Mapping[str, Callable[[], Any]],
+                         repeats: int) -> dict[str, float]:
+  """Median seconds of each callable; every repetition visits all of them."""
+  times = {name: [] for name in steps}
+  for _ in range(repeats):
+    for name, step in steps.items():
+      start = time.perf_counter()
+      jax.block_until_ready(step())
+      times[name].append(time.perf_counter() - start)
+  return {name: statistics.median(t) for name, t in times.items()}
+
+
+def optimizer_step_benchmark(
+    shapes: Mapping[str, tuple[int, ...]], optimizer_names: Sequence[str],
+    repeats: int,
+) -> dict[str, dict[str, float]]:
+  """Times ``update + apply_updates`` of each optimizer on one tree.
+
+  Returns:
+    Per optimizer: ``step_s`` (median), ``compile_s``, ``state_per_param``
+    (bytes of state per byte of params) and ``bandwidth_gbs``: the bytes an
+    ideal step must move (read params, grads and state; write params and
+    state) divided by the step time.
+  """
+  grads = _random_tree(shapes, seed=1)
+  param_bytes = metrics.tree_bytes(grads)
+  carries, steps, results = {}, {}, {}
+  for name in optimizer_names:
+    tx = OPTIMIZERS[name]()
+
+    def step(params, state, grads, tx=tx):
+      updates, state = tx.update(grads, state, params)
+      return optax.apply_updates(params, updates), state
+
+    params = _random_tree(shapes, seed=0)
+    state = tx.init(params)
+    start = time.perf_counter()
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(
+        params, state, grads).compile()
+    compile_s = time.perf_counter() - start
+    state_bytes = metrics.tree_bytes(state)
+    carries[name] = compiled(params, state, grads)  # warm-up
+
+    def run(name=name, compiled=compiled):
+      carries[name] = compiled(*carries[name], grads)
+      return carries[name]
+
+    steps[name] = run
+    results[name] = {
+        'compile_s': compile_s,
+        'state_per_param': state_bytes / param_bytes,
+        'moved_bytes': 3 * param_bytes + 2 * state_bytes,
+    }
+  for name, seconds in _interleaved_medians(steps, repeats).items():
+    results[name]['step_s'] = seconds
+    results[name]['bandwidth_gbs'] = results[name].pop('moved_bytes') / (
+        seconds * 1e9)
+  return results
+
+
+def recompilation_check(num_steps: int = 1000) -> dict[str, int]:
+  """Compilations of a jitted CLASSP step whose hyperparameters change.
+
+  Every 10 steps the learning rate, threshold and ``apply_scaling`` change
+  through ``optax.inject_hyperparams`` and ``classp_optax.set_hyperparams``.
+  """
+  traces = []
+  tx = optax.inject_hyperparams(classp_optax.classp, static_args=('power',))(
+      learning_rate=0.1, threshold=0.5, power=1.0,
+      apply_scaling=jnp.asarray(False))
+
+  @jax.jit
+  def step(params, state, grads):
+    traces.append(None)
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  params = jnp.zeros(1000)
+  state = tx.init(params)
+  grads = jax.random.normal(jax.random.key(0), (1000,))
+  for i in range(num_steps):
+    if i % 10 == 0:
+      state = classp_optax.set_hyperparams(
+          state, learning_rate=0.1 / (1 + i), threshold=(i % 20) / 40,
+          apply_scaling=bool(i % 20))
+    params, state = step(params, state, grads)
+  jax.block_until_ready(params)
+  return {'steps': num_steps, 'traces': len(traces),
+          'compilations': step._cache_size()}  # pylint: disable=protected-access
+
+
+_TRAINING_METHODS = {
+    'sgd': {'learning_rate': 0.01},
+    'adam': {'learning_rate': 1e-3},
+    'classp': {'learning_rate': 0.01, 'threshold': 1e-6},
+    'ewc': {'base': 'sgd', 'learning_rate': 0.01, 'strength': 100.0},
+}
+
+
+def training_step_benchmark(model: str, batch_size: int, repeats: int,
+                            steps_per_repeat: int) -> dict[str, dict[str, float]]:
+  """Examples per second of a whole training step, per method.
+
+  EWC's state holds one finished task, so its penalty is really computed.
+  """
+  num_classes = 10
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(batch_size * 8, 28, 28, 1)), jnp.float32)
+  y = jnp.asarray(rng.integers(0, num_classes, batch_size * 8), jnp.int32)
+  task = jnp.zeros(y.shape, jnp.int32)
+  order = jnp.arange(y.size).reshape(8, batch_size)
+  graphdef, params = nnx.split(
+      models.make_model(model, num_classes, seed=0), nnx.Param)
+  steps, states, learners = {}, {}, {}
+  for name, hyperparams in _TRAINING_METHODS.items():
+    optimizer, regularizer = methods.build(methods.parse_method(name),
+                                           hyperparams)
+    learner = training.Learner(graphdef, optimizer, regularizer,
+                               np.ones((1, num_classes), bool))
+    reg_state = regularizer.init(params)
+    reg_state = regularizer.end_task(
+        reg_state, params, learner.task_data(x[:64], y[:64], 0))
+    states[name] = training.TrainState(
+        params, optimizer.init(params), reg_state, jax.random.key(0),
+        jnp.zeros(()), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    states[name] = learner.train_step(states[name], (x, y, task), order, 0)
+    learners[name] = learner
+
+    def run(name=name):
+      for i in range(steps_per_repeat):
+        states[name] = learners[name].train_step(
+            states[name], (x, y, task), order, i % 8)
+      return states[name].params
+
+    steps[name] = run
+  seconds = _interleaved_medians(steps, repeats)
+  return {name: {'step_s': s / steps_per_repeat,
+                 'examples_per_s': batch_size * steps_per_repeat / s}
+          for name, s in seconds.items()}
+
+
+def device_name() -> str:
+  device = jax.devices()[0]
+  if device.platform == 'cpu':
+    return f'cpu ({os.cpu_count()} cores, {platform.machine()})'
+  return f'{device.platform} ({device.device_kind})'
+
+
+def _file_stem() -> str:
+  device = jax.devices()[0]
+  if device.platform == 'cpu':
+    return 'cpu'
+  return f'{device.platform}_{device.device_kind}'.lower().replace(' ', '_')
+
+
+def markdown(document: Mapping[str, Any]) -> str:
+  """The benchmark's Markdown tables."""
+  parts = [f'Device: {document["device"]}; JAX {document["jax"]}, optax '
+           f'{document["optax"]}. Median of {document["repeats"]} interleaved '
+           'repetitions after warm-up; donated params and state.', '',
+           '### Optimizer step (`update` + `apply_updates`)', '']
+  rows = []
+  for tree, results in document['optimizer_step'].items():
+    adagrad = results['adagrad']['step_s']
+    sgd = results['sgd']['step_s']
+    for name, r in results.items():
+      rows.append([tree, name, f'{r["step_s"] * 1e3:.3f}',
+                   f'{r["step_s"] / adagrad:.2f}', f'{r["step_s"] / sgd:.2f}',
+                   f'{r["state_per_param"]:.2f}', f'{r["compile_s"]:.2f}',
+                   f'{r["bandwidth_gbs"]:.1f}'])
+  parts.append(report.markdown_table(
+      ['params', 'optimizer', 'step (ms)', 'vs adagrad', 'vs sgd',
+       'state bytes / param bytes', 'compile (s)', 'bandwidth (GB/s)'], rows))
+  parts += ['', '### Whole training step', '']
+  rows = []
+  for model, results in document['training_step'].items():
+    sgd = results['sgd']['step_s']
+    for name, r in results.items():
+      rows.append([model, name, f'{r["step_s"] * 1e3:.2f}',
+                   f'{r["examples_per_s"]:.0f}', f'{r["step_s"] / sgd:.2f}'])
+  parts.append(report.markdown_table(
+      ['model', 'method', 'step (ms)', 'examples / s', 'vs sgd'], rows))
+  check = document['recompilation']
+  parts += ['', f'Recompilation: {check["compilations"]} compilation(s) over '
+            f'{check["steps"]} steps of `inject_hyperparams(classp)` whose '
+            'learning rate, threshold and `apply_scaling` change every 10 '
+            'steps.', '']
+  return '\n'.join(parts)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog='python -m experiments.benchmark', description=__doc__.splitlines()[0])
+  parser.add_argument(
+      '--sizes', default='flat 1e5,flat 1e6,flat 1e7,flat 3e7,mlp,cnn,'
+      'transformer 110M', help='comma-separated parameter trees')
+  parser.add_argument('--optimizers', default=','.join(OPTIMIZERS),
+                      help='comma-separated optimizers (default: all)')
+  parser.add_argument('--repeats', type=int, default=15,
+                      help='interleaved repetitions (default: 15)')
+  parser.add_argument('--out', type=Path, default=OUT)
+  parser.add_argument('--readme', type=Path, default=None,
+                      help='README whose benchmark markers get the table')
+  parser.add_argument('--skip-training', action='store_true',
+                      help='only the optimizer step')
+  args = parser.parse_args(argv)
+  optimizer_names = [n.strip() for n in args.optimizers.split(',')]
+  unknown = set(optimizer_names) - set(OPTIMIZERS)
+  if unknown or not {'sgd', 'adagrad'} <= set(optimizer_names):
+    parser.error(f'optimizers must include sgd and adagrad and come from '
+                 f'{list(OPTIMIZERS)}; unknown: {sorted(unknown)}')
+
+  document = {'device': device_name(), 'jax': jax.__version__,
+              'optax': optax.__version__, 'repeats': args.repeats,
+              'optimizer_step': {}, 'training_step': {}}
+  for tree, shapes in trees([s.strip() for s in args.sizes.split(',')]).items():
+    print(f'optimizer step: {tree}', flush=True)
+    document['optimizer_step'][tree] = optimizer_step_benchmark(
+        shapes, optimizer_names, args.repeats)
+  if not args.skip_training:
+    for model, batch_size, steps_per_repeat in (('mlp', 64, 20),
+                                                ('cnn', 32, 3)):
+      print(f'training step: {model}', flush=True)
+      document['training_step'][model] = training_step_benchmark(
+          model, batch_size, args.repeats, steps_per_repeat)
+  document['recompilation'] = recompilation_check()
+  args.out.mkdir(parents=True, exist_ok=True)
+  stem = _file_stem()
+  (args.out / f'{stem}.json').write_text(
+      json.dumps(document, indent=1, sort_keys=True) + '\n')
+  table = markdown(document)
+  (args.out / f'{stem}.md').write_text(table)
+  print(table)
+  if args.readme is not None:
+    text = report.replace_between_markers(
+        args.readme, README_START, README_END,
+        f'\n{table}\nCommand: `python -m experiments.benchmark --readme '
+        'README.md`\n')
+    args.readme.write_text(text)
+  return 0
+
+
+if __name__ == '__main__':
+  raise SystemExit(main())
