@@ -15,6 +15,7 @@ from classp_optax.diagnostics import mean_accumulator
 from classp_optax.diagnostics import StepSizeSummary
 from classp_optax.hyperparams import set_hyperparams
 from classp_optax.transforms import scale_by_accumulator_decay
+from classp_optax.transforms import scale_by_classp
 from classp_optax.transforms import ScaleByAccumulatorDecayState
 from classp_optax.transforms import threshold_mask
 
@@ -28,6 +29,7 @@ __all__ = (
     'mask_pass_fraction',
     'mean_accumulator',
     'scale_by_accumulator_decay',
+    'scale_by_classp',
     'ScaleByAccumulatorDecayState',
     'set_hyperparams',
     'StepSizeSummary',

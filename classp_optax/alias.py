@@ -29,11 +29,16 @@ def classp(
     \end{cases}
 
   where :math:`A_{i,t}` sums :math:`|g_{i,k}|^p` over the steps
-  :math:`k \le t` on which weight :math:`i` passed the threshold. It is
+  :math:`k \le t` on which weight :math:`i` passed the threshold. It gives
+  the updates of
 
   ``optax.chain(threshold_mask(threshold),
   scale_by_accumulator_decay(power, eps, apply_scaling),
-  optax.scale_by_learning_rate(learning_rate))``.
+  optax.scale_by_learning_rate(learning_rate))``
+
+  and is built as ``optax.chain(scale_by_classp(threshold, power, eps,
+  apply_scaling), optax.scale_by_learning_rate(learning_rate))``, which fuses
+  the first two into one pass over memory (see :func:`scale_by_classp`).
 
   The state is created once for a whole stream of tasks; its accumulator only
   grows. To change ``learning_rate``, ``threshold``, ``eps`` or
@@ -88,8 +93,8 @@ def classp(
     _validation.check_hyperparameter(
         'learning_rate', learning_rate, minimum=-float('inf'), inclusive=False)
   return optax.chain(
-      transforms.threshold_mask(threshold),
-      transforms.scale_by_accumulator_decay(
+      transforms.scale_by_classp(
+          threshold=threshold,
           power=power,
           eps=eps,
           apply_scaling=apply_scaling,

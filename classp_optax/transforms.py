@@ -231,13 +231,36 @@ def scale_by_accumulator_decay(
   References:
     Ludwig, `CLASSP <https://arxiv.org/abs/2405.09637>`_, 2024
   """
+  return _accumulator_decay(power, eps, apply_scaling, accumulator_dtype)
+
+
+def _passes_threshold_again(g: chex.Array, sqrt_threshold: chex.Array):
+  """:func:`passes_threshold` written with other operations.
+
+  XLA:CPU does not duplicate a multi-operation intermediate into two fused
+  loops: when the accumulator and the update both read one mask, the mask is
+  written to memory and read back (measured: 1.3x to 2.6x the time of
+  ``optax.adagrad``'s step at 1e7 parameters). Two differently written but
+  equal tests let each loop compute its own, in one pass over memory.
+  """
+  return (((g > sqrt_threshold) | (g < -sqrt_threshold))
+          & (jnp.abs(g) < jnp.inf))
+
+
+def _accumulator_decay(power, eps, apply_scaling, accumulator_dtype,
+                       threshold=None) -> optax.GradientTransformation:
+  """scale_by_accumulator_decay, masked in the same pass if ``threshold``."""
   _validation.check_hyperparameter('power', power, minimum=0.0, inclusive=False)
   _validation.check_hyperparameter('eps', eps, minimum=0.0, inclusive=True)
+  if threshold is not None:
+    _validation.check_hyperparameter(
+        'threshold', threshold, minimum=0.0, inclusive=True)
   scaling = _static_bool('apply_scaling', apply_scaling)
   concrete_power = _validation.concrete_value(power)
   static_power = None if concrete_power is None else float(concrete_power)
   if accumulator_dtype is not None:
     accumulator_dtype = jax.dtypes.canonicalize_dtype(accumulator_dtype)
+  root = None if threshold is None else jnp.sqrt(threshold)
 
   def init_fn(params):
     return ScaleByAccumulatorDecayState(
@@ -249,9 +272,16 @@ def scale_by_accumulator_decay(
     _check_state_matches(updates, state.accumulator)
 
     def accumulate(g, a):
-      return a + _magnitude(g.astype(a.dtype), static_power, power)
+      magnitude = _magnitude(g.astype(a.dtype), static_power, power)
+      if root is not None:
+        magnitude = jnp.where(passes_threshold(g, root), magnitude,
+                              jnp.zeros((), a.dtype))
+      return a + magnitude
 
     def scale(g, a):
+      if root is not None:
+        g = jnp.where(_passes_threshold_again(g, root), g,
+                      jnp.zeros((), g.dtype))
       if scaling is False:
         return g
       scaled = g.astype(a.dtype) * _inverse_root(eps + a, static_power, power)
@@ -263,3 +293,51 @@ def scale_by_accumulator_decay(
     return updates, ScaleByAccumulatorDecayState(accumulator=accumulator)
 
   return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_classp(
+    threshold: chex.Numeric = 0.0,
+    power: chex.Numeric = 1.0,
+    eps: chex.Numeric = 1e-5,
+    apply_scaling: BoolLike = True,
+    accumulator_dtype: Optional[chex.ArrayDType] = None,
+) -> optax.GradientTransformation:
+  r""":func:`threshold_mask` then :func:`scale_by_accumulator_decay`, fused.
+
+  Gives the same updates and state as
+  ``optax.chain(threshold_mask(threshold), scale_by_accumulator_decay(power,
+  eps, apply_scaling, accumulator_dtype))`` but reads each gradient, and
+  writes each accumulator, once: on XLA:CPU the chain writes the masked
+  gradient to memory between the two (2.6x ``optax.adagrad``'s step time at
+  1e7 parameters), this reaches AdaGrad's. The state is the
+  :class:`ScaleByAccumulatorDecayState` alone.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from classp_optax import scale_by_classp
+    >>> tx = scale_by_classp(threshold=0.25, eps=0.0)
+    >>> state = tx.init(jnp.zeros(3))
+    >>> updates, state = tx.update(jnp.array([2.0, 0.1, jnp.nan]), state)
+    >>> print(updates, state.accumulator)
+    [1. 0. 0.] [2. 0. 0.]
+
+  Args:
+    threshold: elements with ``g**2 <= threshold`` (or non-finite) are masked.
+    power: see :func:`scale_by_accumulator_decay`.
+    eps: see :func:`scale_by_accumulator_decay`.
+    apply_scaling: see :func:`scale_by_accumulator_decay`.
+    accumulator_dtype: see :func:`scale_by_accumulator_decay`.
+
+  Returns:
+    A :class:`optax.GradientTransformation` whose state is a
+    :class:`ScaleByAccumulatorDecayState`.
+
+  Raises:
+    ValueError: as :func:`threshold_mask` and
+      :func:`scale_by_accumulator_decay` do.
+
+  References:
+    Ludwig, `CLASSP <https://arxiv.org/abs/2405.09637>`_, 2024
+  """
+  return _accumulator_decay(power, eps, apply_scaling, accumulator_dtype,
+                            threshold=threshold)

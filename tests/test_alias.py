@@ -1,5 +1,7 @@
 """Tests of classp_optax.alias.classp: the equation, optax's expectations."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,9 @@ import optax
 import pytest
 
 from classp_optax import classp
+from classp_optax import scale_by_accumulator_decay
 from classp_optax import set_hyperparams
+from classp_optax import threshold_mask
 from tests import reference
 
 TREE = jax.tree.structure({'dense': {'kernel': 0, 'bias': 0}, 'out': [0, 0]})
@@ -155,7 +159,7 @@ def test_hyperparameters_change_between_tasks_without_recompiling():
   for g in task1:
     updates, state = update(jnp.asarray(g, jnp.float32), state)
     got.append(updates)
-  accumulator_after_task1 = state.inner_state[1].accumulator
+  accumulator_after_task1 = state.inner_state[0].accumulator
   state = set_hyperparams(state, apply_scaling=True, threshold=0.0,
                           learning_rate=0.1)
   for g in task2:
@@ -190,7 +194,7 @@ def test_non_finite_gradients_never_poison_params_or_state(bad):
     for leaf in jax.tree.leaves((params, state)):
       assert np.all(np.isfinite(leaf))
   # Finite elements accumulate; the non-finite ones add nothing.
-  np.testing.assert_allclose(state[1].accumulator['w'], [1.5, 0.5, 2.0])
+  np.testing.assert_allclose(state[0].accumulator['w'], [1.5, 0.5, 2.0])
 
 
 @pytest.mark.parametrize('dtype', [jnp.bfloat16, jnp.float16, jnp.float32,
@@ -222,3 +226,46 @@ def test_updates_and_state_keep_params_dtype(dtype):
 def test_bad_hyperparameters_raise(kwargs, name):
   with pytest.raises(ValueError, match=f'{name} must be'):
     classp(**kwargs)
+
+
+@pytest.mark.parametrize('power', [1.0, 2.0, 1.5])
+@pytest.mark.parametrize('threshold', [0.0, 0.3])
+@pytest.mark.parametrize('apply_scaling', [True, False])
+def test_fused_alias_equals_the_chain_of_its_pieces(power, threshold,
+                                                    apply_scaling):
+  grads_per_step = _random_grads(seed=5, num_steps=10)
+  grads_per_step[3][0][:2] = [np.nan, np.inf]
+  kwargs = dict(power=power, eps=1e-4, apply_scaling=apply_scaling)
+  chain = optax.chain(threshold_mask(threshold),
+                      scale_by_accumulator_decay(**kwargs),
+                      optax.scale_by_learning_rate(0.1))
+  expected, expected_state = _run(chain, grads_per_step, jnp.float32)
+  got, state = _run(classp(0.1, threshold=threshold, **kwargs),
+                    grads_per_step, jnp.float32)
+  for step_got, step_expected in zip(got, expected):
+    for g, e in zip(step_got, step_expected):
+      np.testing.assert_allclose(g, e, rtol=1e-6, atol=0)
+  for g, e in zip(jax.tree.leaves(state), jax.tree.leaves(expected_state)):
+    np.testing.assert_allclose(g, e, rtol=1e-6)
+
+
+@pytest.mark.parametrize('power', [1.0, 2.0])
+def test_one_pass_over_memory_per_leaf(power):
+  """The compiled step has as many fused loops as optax.adagrad's.
+
+  Two loops per leaf (the accumulator, then the params), no intermediate
+  array of the leaf's size between them.
+  """
+  params = {'a': jnp.zeros(1000), 'b': jnp.zeros((30, 40))}
+
+  def fusions(tx):
+    def step(params, state, grads):
+      updates, state = tx.update(grads, state, params)
+      return optax.apply_updates(params, updates), state
+    hlo = jax.jit(step).lower(params, tx.init(params), params).compile(
+        ).as_text()
+    entry = hlo[hlo.index('ENTRY'):]
+    return len(re.findall(r'fusion\(', entry))
+
+  adagrad = fusions(optax.adagrad(0.1))
+  assert fusions(classp(0.1, threshold=0.25, power=power)) <= adagrad

@@ -102,7 +102,7 @@ def test_flax_nnx_optimizer():
 
   losses = [float(train_step(model, optimizer)) for _ in range(200)]
   assert losses[-1] < 1e-2 * losses[0]
-  kernel_acc = optimizer.opt_state[1].accumulator['linear']['kernel']
+  kernel_acc = optimizer.opt_state[0].accumulator['linear']['kernel']
   assert kernel_acc.shape == (3, 1) and bool(jnp.all(kernel_acc[...] > 0))
 
 
@@ -140,8 +140,8 @@ def test_vmap_over_a_batch_of_states():
     updates, states_next = vmapped(grads, states)
     for i, (e_updates, e_state) in enumerate(expected):
       np.testing.assert_allclose(updates[i], e_updates, rtol=1e-6)
-      np.testing.assert_allclose(states_next[1].accumulator[i],
-                                 e_state[1].accumulator, rtol=1e-6)
+      np.testing.assert_allclose(states_next[0].accumulator[i],
+                                 e_state[0].accumulator, rtol=1e-6)
     states = states_next
     grads = grads[::-1]
 
@@ -162,7 +162,7 @@ _SHARDING_SCRIPT = textwrap.dedent("""
     tx = classp(0.1, threshold=0.1)
     state = tx.init(params)  # eager init: zeros on each param's sharding
     for name in params:
-      acc = state[1].accumulator[name]
+      acc = state[0].accumulator[name]
       assert acc.sharding.is_equivalent_to(shardings[name], acc.ndim), (
           name, acc.sharding)
     step = jax.jit(lambda g, s, p: tx.update(g, s, p), donate_argnums=1)
@@ -171,7 +171,7 @@ _SHARDING_SCRIPT = textwrap.dedent("""
     for name in params:
       ndim = params[name].ndim
       assert updates[name].sharding.is_equivalent_to(shardings[name], ndim)
-      assert state[1].accumulator[name].sharding.is_equivalent_to(
+      assert state[0].accumulator[name].sharding.is_equivalent_to(
           shardings[name], ndim)
     host = jax.device_get
     ref_state = tx.init(host(params))

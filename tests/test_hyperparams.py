@@ -25,8 +25,8 @@ def test_casts_to_the_state_dtype_and_keeps_the_accumulator():
   assert not new.hyperparams['threshold'].weak_type
   assert new.hyperparams['apply_scaling'].dtype == jnp.bool_
   assert float(state.hyperparams['threshold']) == 0.5  # not mutated
-  np.testing.assert_array_equal(new.inner_state[1].accumulator,
-                                state.inner_state[1].accumulator)
+  np.testing.assert_array_equal(new.inner_state[0].accumulator,
+                                state.inner_state[0].accumulator)
   assert (jax.tree.structure(new) == jax.tree.structure(state))
 
 
