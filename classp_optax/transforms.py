@@ -100,30 +100,36 @@ class ScaleByAccumulatorDecayState(NamedTuple):
 
 
 def _power(x: chex.Array, exponent: Any) -> chex.Array:
-  """x ** exponent for x >= 0, as exp2(exponent * log2(x)).
+  """x ** exponent for x >= 0, in the cheapest exact form for ``exponent``.
 
-  About 3x faster than XLA's general ``pow`` on CPU (which also handles
-  negative bases); exact at x = 0 for positive exponents (0) and gives +inf
-  for negative ones, which callers mask.
+  ``exponent`` -1/2: ``rsqrt``; other multiples of 1/2 up to 4 in magnitude:
+  ``sqrt`` and multiplications (``lax.integer_pow``); anything else (or a
+  traced exponent): ``exp2(exponent * log2(x))``, about 3x faster than XLA's
+  general ``pow`` on CPU, which also handles negative bases. At x = 0 the
+  result is 0 for positive exponents and +inf for negative ones, which
+  callers mask.
   """
+  if isinstance(exponent, float):
+    if exponent == -0.5:
+      return jax.lax.rsqrt(x)
+    twice = 2.0 * exponent
+    if twice == round(twice) and abs(twice) <= 8:
+      halves = int(round(twice))
+      if halves % 2:
+        return jax.lax.integer_pow(jnp.sqrt(x), halves)
+      return jax.lax.integer_pow(x, halves // 2)
   return jnp.exp2(exponent * jnp.log2(x))
 
 
 def _magnitude(g: chex.Array, power: Optional[float], traced_power: Any):
-  """|g| ** power, without exp/log for powers 1 and 2."""
-  if power == 1.0:
-    return jnp.abs(g)
+  """|g| ** power."""
   if power == 2.0:
     return g * g
   return _power(jnp.abs(g), traced_power if power is None else power)
 
 
 def _inverse_root(x: chex.Array, power: Optional[float], traced_power: Any):
-  """x ** (-1 / power), without exp/log for powers 1 and 2."""
-  if power == 1.0:
-    return 1.0 / x
-  if power == 2.0:
-    return jax.lax.rsqrt(x)
+  """x ** (-1 / power)."""
   return _power(x, -1.0 / (traced_power if power is None else power))
 
 
@@ -191,10 +197,11 @@ def scale_by_accumulator_decay(
     puts each accumulator on its param's sharding; under ``jax.jit`` give
     ``out_shardings`` (or use explicit-sharding meshes), as for any optax
     state. ``update`` keeps the state's sharding.
-  * ``power`` 1 and 2 use ``abs``/``rsqrt`` (no ``pow``, ``exp`` or
-    ``log``); other powers use ``exp2(p * log2(x))`` inside the same fused
-    elementwise loop. A traced ``power`` (injected without ``static_args``)
-    works through this general path.
+  * ``power`` 1 and 2 use ``abs``, division and ``rsqrt``; powers whose
+    terms are multiples of 1/2 (e.g. ``|g|**1.5``, ``x**-2``) use ``sqrt``
+    and multiplications; the rest ``exp2(p * log2(x))``, all inside one fused
+    elementwise loop (never XLA's slower general ``pow``). A traced ``power``
+    (injected without ``static_args``) takes the ``exp2``/``log2`` path.
 
   Examples:
     >>> import jax.numpy as jnp

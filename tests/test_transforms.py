@@ -200,7 +200,8 @@ class TestScaleByAccumulatorDecay:
                                3000 * float(grads[0]), rtol=1e-3)
 
   @pytest.mark.parametrize('power, fast', [(1.0, True), (2.0, True),
-                                           (1.5, False), (3.0, False)])
+                                           (0.5, True), (1.5, False),
+                                           (3.0, False)])
   def test_transcendentals_only_off_the_fast_paths(self, power, fast):
     params = {'a': jnp.zeros((8, 8)), 'b': jnp.zeros(8)}
     hlo = _hlo(scale_by_accumulator_decay(power=power), params, params)
