@@ -280,6 +280,18 @@ def _save(fig: Figure, path: Path) -> None:
   fig.savefig(path, format='png', dpi=100, metadata={'Software': None})
 
 
+def _finish(fig: Figure, ax: Any, path: Path, xlabel: str, ylabel: str,
+            title: str) -> None:
+  """Labels a per-task line plot, adds the legend and saves it."""
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.xaxis.get_major_locator().set_params(integer=True)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1, 0.5))
+  _save(fig, path)
+
+
 def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
                          path: Path) -> None:
   """Plots the mean ACC over the tasks seen so far after each task."""
@@ -298,13 +310,8 @@ def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
     ax.plot(steps, mean, marker='o', color=colors[name], label=name)
     ax.fill_between(steps, mean - std, mean + std, color=colors[name],
                     alpha=0.15, linewidth=0)
-  ax.set_xlabel('Tasks trained')
-  ax.set_ylabel('Mean accuracy on tasks seen (%)')
-  ax.set_title(f'{_label(result)}: accuracy over tasks seen')
-  ax.xaxis.get_major_locator().set_params(integer=True)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1, 0.5))
-  _save(fig, path)
+  _finish(fig, ax, path, 'Tasks trained', 'Mean accuracy on tasks seen (%)',
+          f'{_label(result)}: accuracy over tasks seen')
 
 
 def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
@@ -317,13 +324,8 @@ def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
     final = 100 * np.asarray(methods[name]['acc_matrix']['mean'])[-1]
     ax.plot(range(1, len(final) + 1), final, marker='o', color=colors[name],
             linestyle='--' if name == JOINT else '-', label=name)
-  ax.set_xlabel('Task')
-  ax.set_ylabel('Final accuracy (%)')
-  ax.set_title(f'{_label(result)}: final accuracy per task')
-  ax.xaxis.get_major_locator().set_params(integer=True)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1, 0.5))
-  _save(fig, path)
+  _finish(fig, ax, path, 'Task', 'Final accuracy (%)',
+          f'{_label(result)}: final accuracy per task')
 
 
 def _format_bytes(num_bytes: float) -> str:
