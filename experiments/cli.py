@@ -183,8 +183,9 @@ def _run(args: argparse.Namespace) -> None:
         spec = sweep.PAPER_METHODS[method]
       print(f'{method}: {spec["hyperparams"]}')
       blocks[method] = sweep.evaluate(
-          out, setup, method, spec['hyperparams'], args.seeds, args.data_dir,
-          tag=f'{args.preset}-seed',
+          out, setup, spec.get('method', method), spec['hyperparams'],
+          args.seeds, args.data_dir,
+          tag=spec.get('tag', f'{args.preset}-seed'),
           task_hyperparams=spec.get('task_hyperparams'),
           progress=not args.no_progress)
     document = sweep.result_document(setup, args.seeds, None, blocks, None)

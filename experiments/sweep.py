@@ -128,6 +128,14 @@ PAPER_METHODS = {
                      'threshold': 0.5, 'apply_scaling': False},
         task_hyperparams=({'threshold': 0.5, 'apply_scaling': False},
                           {'threshold': 0.0, 'apply_scaling': True})),
+    # What the author's class actually ran: its test (grad ** 2).any() > 0.5
+    # is True > 0.5, so every element passes; per element, threshold 0.
+    'classp_author_code': dict(
+        method='classp', tag='paper-author-code-seed',
+        hyperparams={'learning_rate': 0.2, 'eps': 1e-5, 'power': 1.0,
+                     'threshold': 0.0, 'apply_scaling': False},
+        task_hyperparams=({'threshold': 0.0, 'apply_scaling': False},
+                          {'threshold': 0.0, 'apply_scaling': True})),
     'ewc': dict(hyperparams={'base': 'sgd', 'learning_rate': 0.25,
                              'strength': 5000.0}),
 }
@@ -135,7 +143,10 @@ PAPER_DESCRIPTION = (
     "The CLASSP author's hyperparameters and schedule (4 epochs of MNIST, 1 of "
     'Fashion-MNIST, dataset order, batch 32, lr 0.2, eps 1e-5, p=1; threshold '
     '0.5 with scaling off on task 1, threshold 0 with scaling on on task 2; '
-    'EWC with SGD 0.25, lambda 5000), scored on the test split in eval mode.')
+    'EWC with SGD 0.25, lambda 5000), scored on the test split in eval mode. '
+    "`classp_author_code` is what the author's class computed with these "
+    'settings: its threshold test collapses a tensor to one boolean, so a '
+    'threshold of 0.5 let every element through (threshold 0 per element).')
 
 
 def _to_json(value: Any) -> Any:
@@ -303,8 +314,9 @@ def sweep_stream(
         'description': PAPER_DESCRIPTION,
         'protocol': paper.config(),
         'methods': {
-            name: evaluate(out, paper, name, spec['hyperparams'], seeds,
-                           data_dir, tag='paper-seed',
+            name: evaluate(out, paper, spec.get('method', name),
+                           spec['hyperparams'], seeds, data_dir,
+                           tag=spec.get('tag', 'paper-seed'),
                            task_hyperparams=spec.get('task_hyperparams'),
                            progress=progress, log=log)
             for name, spec in PAPER_METHODS.items()}}}
