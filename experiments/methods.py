@@ -5,6 +5,7 @@ for any pairing (e.g. ``'classp+ewc'``). The regularizers' base optimizer is
 a tuned hyperparameter (``'base'``: ``'sgd'`` or ``'adam'``).
 """
 
+import collections
 import dataclasses
 import itertools
 import zlib
@@ -23,7 +24,7 @@ METHODS = OPTIMIZERS + REGULARIZED + ('joint',)
 BASE_OPTIMIZERS = ('sgd', 'adam')
 
 _OPTIMIZER_KEYS = ('learning_rate', 'threshold', 'power', 'eps',
-                   'apply_scaling')
+                   'apply_scaling', 'initial_accumulator_value')
 _REGULARIZER_KEYS = ('strength', 'decay', 'damping')
 
 # Search spaces: each method draws the same number of configurations.
@@ -33,9 +34,12 @@ _LEARNING_RATES = {
     'adam': (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2),
     'adagrad': (0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
 }
+# AdaGrad's accumulator starts at 0, like CLASSP's (optax's default is 0.1),
+# so that CLASSP with power 2 differs from it only by the threshold and eps.
+_FIXED = {'adagrad': {'initial_accumulator_value': 0.0}}
 _BASE_LEARNING_RATES = {'sgd': (0.01, 0.03, 0.1), 'adam': (3e-4, 1e-3)}
 _SPACES = {
-    'classp': {'threshold': (0.0, 1e-7, 1e-6, 1e-5), 'power': (1.0, 2.0)},
+    'classp': {'threshold': (0.0, 1e-6, 1e-5, 1e-4), 'power': (1.0, 2.0)},
     'ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4)},
     'online_ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4),
                    'decay': (0.7, 1.0)},
@@ -102,10 +106,11 @@ def make_optimizer(
                'adam': optax.adam, 'adagrad': optax.adagrad}
   if name not in factories:
     raise ValueError(f'Unknown optimizer {name!r}; valid: {list(OPTIMIZERS)}.')
-  if name != 'classp':
-    extra = set(kwargs) - {'learning_rate'}
-    if extra:
-      raise ValueError(f'{name} takes no {sorted(extra)}.')
+  accepted = {'classp': set(_OPTIMIZER_KEYS) - {'initial_accumulator_value'},
+              'adagrad': {'learning_rate', 'initial_accumulator_value'}}
+  extra = set(kwargs) - accepted.get(name, {'learning_rate'})
+  if extra:
+    raise ValueError(f'{name} takes no {sorted(extra)}.')
   if not injectable:
     return factories[name](**kwargs)
   if 'apply_scaling' in kwargs:
@@ -143,7 +148,7 @@ def search_space(spec: MethodSpec) -> list[dict[str, Any]]:
                        for base in BASE_OPTIMIZERS
                        for lr in _BASE_LEARNING_RATES[base]]
   else:
-    optimizer_space = [{'learning_rate': lr}
+    optimizer_space = [{'learning_rate': lr, **_FIXED.get(spec.optimizer, {})}
                        for lr in _LEARNING_RATES[spec.optimizer]]
     if spec.uses_classp:
       optimizer_space = [{**c, **extra} for c in optimizer_space
@@ -157,19 +162,30 @@ def search_space(spec: MethodSpec) -> list[dict[str, Any]]:
 def tuning_grid(spec: MethodSpec, size: int) -> list[dict[str, Any]]:
   """``size`` configurations drawn from the method's search space.
 
-  Every method gets the same number of configurations: a seeded draw without
-  replacement (by the method's name) when the space is larger, the whole
-  space when it is not larger.
+  Every method gets the same number of configurations: the whole space when
+  it is not larger, else a balanced draw: one at a time, the configuration
+  whose knob values have been drawn least so far (ties broken by a generator
+  seeded with the method's name), so that every value of every knob appears
+  about equally often.
 
   Args:
     spec: the method.
     size: the tuning budget, in configurations.
 
   Returns:
-    A list of hyperparameter dicts, sorted for readability.
+    A list of hyperparameter dicts, in the search space's order.
   """
   space = search_space(spec)
-  if len(space) > size:
-    rng = np.random.default_rng(zlib.crc32(spec.name.encode()))
-    space = [space[i] for i in sorted(rng.choice(len(space), size, replace=False))]
-  return space
+  if len(space) <= size:
+    return space
+  rng = np.random.default_rng(zlib.crc32(spec.name.encode()))
+  candidates = [int(i) for i in rng.permutation(len(space))]
+  drawn = collections.Counter()
+  chosen = []
+  for _ in range(size):
+    best = min(candidates, key=lambda i: sum(
+        drawn[item] for item in space[i].items()))
+    candidates.remove(best)
+    chosen.append(best)
+    drawn.update(space[best].items())
+  return [space[i] for i in sorted(chosen)]

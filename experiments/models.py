@@ -30,14 +30,15 @@ class MLP(nnx.Module):
 class CNN(nnx.Module):
   """The PyTorch MNIST example's CNN, used by the CLASSP paper.
 
-  conv3x3(32)-relu-conv3x3(64)-relu-maxpool2-dropout(0.25)-fc128-relu-
+  conv3x3(32)-relu-conv3x3(64)-relu-maxpool2-dropout2d(0.25)-fc128-relu-
   dropout(0.5)-fc(num_classes); about 1.2 M parameters for 28x28 inputs.
   """
 
   def __init__(self, num_classes: int, *, rngs: nnx.Rngs):
     self.conv1 = nnx.Conv(1, 32, (3, 3), padding='VALID', rngs=rngs)
     self.conv2 = nnx.Conv(32, 64, (3, 3), padding='VALID', rngs=rngs)
-    self.dropout1 = nnx.Dropout(0.25)
+    # Whole feature maps, like PyTorch's Dropout2d in the author's model.
+    self.dropout1 = nnx.Dropout(0.25, broadcast_dims=(1, 2))
     self.fc1 = nnx.Linear(12 * 12 * 64, 128, rngs=rngs)
     self.dropout2 = nnx.Dropout(0.5)
     self.fc2 = nnx.Linear(128, num_classes, rngs=rngs)

@@ -2,8 +2,9 @@
 
 Every finished run (one method, one configuration or seed) is written at once
 to ``<out>/runs/<stream key>/<method>/<tag>.json`` and skipped when a rerun
-finds it with the same configuration, so a sweep can be stopped and resumed.
-:func:`aggregate` turns a stream's runs into ``<out>/<stream key>.json``.
+finds it with the same configuration (and :data:`CODE_VERSION`), so a sweep
+can be stopped and resumed. :func:`sweep_stream` turns a stream's runs into
+``<out>/<stream key>.json``.
 """
 
 import dataclasses
@@ -18,6 +19,11 @@ from experiments import methods
 from experiments import metrics
 from experiments import streams
 from experiments import training
+
+
+# Part of every cached run's key: bump it when a change to the library or the
+# experiments changes what a run computes, so that no stale run is reused.
+CODE_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +108,7 @@ DEFAULT_HYPERPARAMS = {
     'classp': {'learning_rate': 0.01, 'threshold': 1e-8, 'power': 1.0},
     'sgd': {'learning_rate': 0.1},
     'adam': {'learning_rate': 1e-3},
-    'adagrad': {'learning_rate': 0.05},
+    'adagrad': {'learning_rate': 0.05, 'initial_accumulator_value': 0.0},
     'ewc': {'base': 'sgd', 'learning_rate': 0.1, 'strength': 100.0},
     'online_ewc': {'base': 'sgd', 'learning_rate': 0.1, 'strength': 100.0,
                    'decay': 1.0},
@@ -175,7 +181,8 @@ def cached_run(
     task_hyperparams: Optional[Sequence[Mapping[str, Any]]] = None,
 ) -> dict[str, Any]:
   """Runs one method once, or loads the run if ``path`` holds the same one."""
-  config = _to_json({'setup': setup.config(), 'method': method,
+  config = _to_json({'code_version': CODE_VERSION,
+                     'setup': setup.config(), 'method': method,
                      'hyperparams': dict(hyperparams), 'seed': seed,
                      'task_hyperparams': task_hyperparams})
   if path.exists():
@@ -296,8 +303,19 @@ def sweep_stream(
     paper: bool = False, progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-  """Tunes and evaluates every method on a stream; writes its result file."""
+  """Tunes and evaluates every method on a stream; writes its result file.
+
+  Methods already in the result file and not swept now are kept when that
+  file has the same protocol and seeds.
+  """
+  path = out / f'{setup.key}.json'
   blocks = {}
+  if path.exists():
+    existing = json.loads(path.read_text())
+    fresh = result_document(setup, seeds, tuning_seed, {}, grid_size)
+    if all(existing.get(k) == fresh[k] for k in ('protocol', 'seeds',
+                                                  'tuning_seed')):
+      blocks = existing['methods']
   for method in method_names:
     best, grid, scores = tune(out, setup, method, grid_size, tuning_seed,
                               data_dir, progress=progress, log=log)

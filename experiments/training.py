@@ -274,9 +274,10 @@ def run(
     if task_hyperparams is not None:
       state = state._replace(opt_state=classp_optax.set_hyperparams(
           state.opt_state, **task_hyperparams[index]))
+    # Joint training always shuffles: all tasks' examples are mixed.
     state = _train_phase(
         learner, state, data, protocol.epochs_of(index), protocol.batch_size,
-        protocol.shuffle, rng, f'{spec.name} {name}', progress)
+        protocol.shuffle or spec.joint, rng, f'{spec.name} {name}', progress)
     if not spec.joint:
       subset = rng.permutation(data[1].shape[0])[:protocol.fisher_samples]
       state = state._replace(reg_state=regularizer.end_task(
