@@ -192,7 +192,9 @@ def scale_by_accumulator_decay(
   * Non-finite gradients are not filtered here (like :func:`optax.adagrad`);
     put :func:`threshold_mask` in front (as :func:`classp` does) to drop them.
   * Updates come out in the dtype of the incoming updates (the params'
-    dtype in usual use); the arithmetic runs in the accumulator's dtype.
+    dtype in usual use); the accumulator is stored in ``accumulator_dtype``
+    and the arithmetic runs in it or float32, whichever is wider (in float16,
+    ``(eps + A) ** (-1/p)`` would overflow for small accumulators).
   * ``init`` called outside ``jax.jit`` (as ``flax.nnx.Optimizer`` does)
     puts each accumulator on its param's sharding; under ``jax.jit`` give
     ``out_shardings`` (or use explicit-sharding meshes), as for any optax
@@ -278,12 +280,15 @@ def _accumulator_decay(power, eps, apply_scaling, accumulator_dtype,
     del params
     _check_state_matches(updates, state.accumulator)
 
+    # Arithmetic in at least float32: in float16, (eps + A) ** (-1/p)
+    # overflows for small accumulators; values are cast back on the way out.
     def accumulate(g, a):
-      magnitude = _magnitude(g.astype(a.dtype), static_power, power)
+      compute = jnp.promote_types(a.dtype, jnp.float32)
+      magnitude = _magnitude(g.astype(compute), static_power, power)
       if root is not None:
         magnitude = jnp.where(passes_threshold(g, root), magnitude,
-                              jnp.zeros((), a.dtype))
-      return a + magnitude
+                              jnp.zeros((), compute))
+      return (a.astype(compute) + magnitude).astype(a.dtype)
 
     def scale(g, a):
       if root is not None:
@@ -291,8 +296,10 @@ def _accumulator_decay(power, eps, apply_scaling, accumulator_dtype,
                       jnp.zeros((), g.dtype))
       if scaling is False:
         return g
-      scaled = g.astype(a.dtype) * _inverse_root(eps + a, static_power, power)
-      scaled = jnp.where(a > 0, scaled, jnp.zeros((), a.dtype)).astype(g.dtype)
+      compute = jnp.promote_types(a.dtype, jnp.float32)
+      a = a.astype(compute)
+      scaled = g.astype(compute) * _inverse_root(eps + a, static_power, power)
+      scaled = jnp.where(a > 0, scaled, jnp.zeros((), compute)).astype(g.dtype)
       return scaled if scaling else jnp.where(apply_scaling, scaled, g)
 
     accumulator = jax.tree.map(accumulate, updates, state.accumulator)

@@ -185,6 +185,26 @@ class TestScaleByAccumulatorDecay:
       np.testing.assert_allclose(np.asarray(updates, np.float32),
                                  np.full(4, 1 / (1 + 1e-5)), rtol=1e-2)
 
+  @pytest.mark.parametrize('power', [0.5, 1.0, 2.0])
+  @pytest.mark.parametrize('eps', [0.0, 1e-5])
+  def test_float16_tiny_gradients_give_finite_updates(self, power, eps):
+    grads = jnp.array([1e-6, 1e-5, 1e-3, 0.1], jnp.float16)
+    # A float16 accumulator may round |g|**p to 0 (then the update is 0):
+    # finite either way; with a float32 accumulator, the reference values.
+    tx = scale_by_accumulator_decay(power=power, eps=eps)
+    updates, _ = jax.jit(tx.update)(grads, tx.init(grads))
+    assert updates.dtype == jnp.float16
+    assert np.all(np.isfinite(np.asarray(updates, np.float32)))
+    tx = scale_by_accumulator_decay(power=power, eps=eps,
+                                    accumulator_dtype=jnp.float32)
+    updates, _ = jax.jit(tx.update)(grads, tx.init(grads))
+    assert updates.dtype == jnp.float16
+    expected = reference.classp_reference(
+        [[np.asarray(grads, np.float64)]], learning_rate=-1.0, threshold=0.0,
+        power=power, eps=eps)[0][0][0]
+    np.testing.assert_allclose(np.asarray(updates, np.float32), expected,
+                               rtol=2e-2, atol=1e-6)
+
   def test_accumulator_dtype(self):
     tx = scale_by_accumulator_decay(accumulator_dtype=jnp.float32)
     params = jnp.zeros(4, jnp.bfloat16)
