@@ -107,9 +107,12 @@ def effective_step_size(
 ) -> StepSizeSummary:
   """Summarizes ``learning_rate / (eps + A) ** (1 / power)`` over all weights.
 
-  This is the factor that multiplies a weight's next gradient when
-  ``apply_scaling`` is on (with it off, every step is ``learning_rate``). With
-  ``eps=0`` a weight never updated has an infinite factor.
+  For a weight updated before, this is an upper bound of the factor that
+  multiplies its next gradient when ``apply_scaling`` is on (the next
+  ``|g|**power`` enters ``A`` first); with it off, every step is
+  ``learning_rate``. A weight never updated reports ``lr / eps**(1/power)``
+  (infinite for ``eps=0``), although its next step is bounded by ``lr`` for
+  ``power=1``: read ``max`` together with :func:`capacity_used`.
 
   Args:
     opt_state: a state holding a ``ScaleByAccumulatorDecayState``.

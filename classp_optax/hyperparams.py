@@ -55,7 +55,8 @@ def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
     ValueError: if no injected state holds a name (the message lists the
       injectable names: static ones such as ``power`` or a Python-bool
       ``apply_scaling`` are not), if a name follows a schedule, if a value has
-      the wrong shape, or if a CLASSP hyperparameter is out of range.
+      the wrong shape, if a boolean one (``apply_scaling``) gets a number, or
+      if a CLASSP hyperparameter is out of range.
   """
   states = [node for node in jax.tree.leaves(opt_state, is_leaf=_is_inject_state)
             if _is_inject_state(node)]
@@ -91,6 +92,10 @@ def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
           raise ValueError(
               f'set_hyperparams: {name!r} has shape {jnp.shape(old)} in the '
               f'state, got a value of shape {jnp.shape(value)}.')
+        if jnp.result_type(old) == jnp.bool_ and jnp.result_type(
+            value) != jnp.bool_:
+          raise ValueError(f'set_hyperparams: {name!r} is boolean, got '
+                           f'{value!r}.')
         hyperparams[name] = jnp.asarray(value, dtype=jnp.result_type(old))
     return node._replace(hyperparams=hyperparams)
 

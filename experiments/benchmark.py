@@ -1,6 +1,6 @@
 """Speed and memory of CLASSP's update against optax's own optimizers.
 
-``python -m experiments.benchmark`` (or ``python -m experiments bench``) times,
+``python -m experiments.benchmark`` times,
 in one process and interleaved (each repetition visits every optimizer, so
 machine noise hits all alike), the jitted step ``update + apply_updates`` with
 donated params and state, and a whole training step of the experiments'

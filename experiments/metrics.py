@@ -80,7 +80,8 @@ def forgetting(accuracies: Any) -> float:
 
   Returns:
     ``mean_{j < T-1} (max_{l <= T-2} R[l, j] - R[T-1, j])``; 0.0 when
-    ``T == 1``.
+    ``T == 1``. As in Chaudhry et al.'s equation, ``l`` runs over every
+    earlier row, including those before task ``j`` was trained.
 
   Raises:
     ValueError: if ``accuracies`` is not a non-empty square 2-D array.

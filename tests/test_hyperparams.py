@@ -45,6 +45,7 @@ def test_sets_every_injected_group():
     (dict(power=2.0), "'power' is not an injected"),
     (dict(threshold=-1.0), 'threshold must be >= 0'),
     (dict(eps=jnp.ones(3)), 'shape'),
+    (dict(apply_scaling=0.3), "'apply_scaling' is boolean"),
 ])
 def test_errors(kwargs, match):
   state = _injected().init(jnp.zeros(2))
