@@ -121,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
       '--preset', choices=['quick', 'full', 'paper'], default='quick',
       help='quick: small permuted MNIST, no tuning (default); full: the '
            "sweep's protocol; paper: the CLASSP author's protocol on "
-           'mnist_fashion. Hyperparameters: the tuned ones in --out/../ if '
-           'a sweep left them, else built-in defaults')
+           'mnist_fashion. Hyperparameters: those the committed sweep chose '
+           '(experiments/results/<stream>.json), else built-in defaults')
 
   tune = commands.add_parser(
       'tune', help="run each method's tuning grid (validation ACC) on the "

@@ -102,8 +102,8 @@ QUICK = Setup('permuted_mnist', None, num_tasks=5, train_per_task=2000,
 
 QUICK_METHODS = ('classp', 'ewc', 'online_ewc', 'sgd', 'adam')
 
-# Used when no tuned result exists for the stream; from a tuning sweep on
-# permuted MNIST (see experiments/results).
+# Used when no sweep result exists for the stream (else `run` takes the
+# sweep's choices); picked by hand from early permuted-MNIST runs.
 DEFAULT_HYPERPARAMS = {
     'classp': {'learning_rate': 0.01, 'threshold': 1e-8, 'power': 1.0},
     'sgd': {'learning_rate': 0.1},

@@ -1,0 +1,124 @@
+"""Tests of experiments.training on synthetic streams (no data files)."""
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import methods
+from experiments import models
+from experiments import regularizers
+from experiments import streams
+from experiments import training
+
+PROTOCOL = training.Protocol(model='mlp', hidden=(16,), epochs=1,
+                             batch_size=16, fisher_samples=32)
+
+
+def _stream(num_tasks=2, task_heads=False, n=48):
+  rng = np.random.default_rng(0)
+
+  def split(size, t):
+    return (rng.normal(size=(size, 28, 28, 1)).astype(np.float32),
+            (2 * t + rng.integers(0, 2, size)).astype(np.int32))
+
+  tasks = []
+  for t in range(num_tasks):
+    mask = np.isin(np.arange(2 * num_tasks), [2 * t, 2 * t + 1])
+    tasks.append(streams.Task(f'synthetic/{t}', *split(n, t), *split(20, t),
+                              *split(30, t), mask if task_heads else None))
+  return streams.Stream('synthetic', None, 2 * num_tasks, tuple(tasks))
+
+
+def _learner(num_classes=4, masks=None):
+  graphdef, params = nnx.split(
+      models.make_model('mlp', num_classes, seed=0, hidden=(16,)), nnx.Param)
+  masks = np.ones((1, num_classes), bool) if masks is None else masks
+  optimizer, regularizer = methods.build(methods.parse_method('sgd'),
+                                         {'learning_rate': 0.1})
+  return training.Learner(graphdef, optimizer, regularizer, masks), params
+
+
+def test_accuracy_in_padded_batches_equals_a_direct_count():
+  learner, params = _learner()
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.normal(size=(1234, 28, 28, 1)), jnp.float32)
+  y = jnp.asarray(rng.integers(0, 4, 1234), jnp.int32)
+  task = jnp.zeros(1234, jnp.int32)
+  direct = np.mean(np.argmax(learner.logits(params, x, task), -1) == y)
+  assert learner.accuracy(params, x, y, task) == pytest.approx(direct)
+
+
+def test_predictions_stay_in_the_task_heads():
+  masks = np.array([[True, True, False, False], [False, False, True, True]])
+  learner, params = _learner(masks=masks)
+  x = jnp.asarray(np.random.default_rng(2).normal(size=(64, 28, 28, 1)),
+                  jnp.float32)
+  for t, allowed in enumerate(([0, 1], [2, 3])):
+    predictions = np.argmax(
+        learner.logits(params, x, jnp.full(64, t, jnp.int32)), -1)
+    assert set(predictions.tolist()) <= set(allowed)
+
+
+def test_task_data_output_zeroes_other_heads_and_loss_is_finite():
+  masks = np.array([[True, True, False, False], [False, False, True, True]])
+  learner, params = _learner(masks=masks)
+  x = jnp.ones((28, 28, 1))
+  task_data = learner.task_data(x[None], jnp.array([3]), task=1)
+  output = task_data.example_output(params, x)
+  assert output[0] == 0.0 and output[1] == 0.0
+  grads = jax.grad(task_data.example_loss)(params, x, jnp.array(3))
+  assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+  fisher = regularizers.empirical_fisher(params, task_data)
+  assert all(np.all(np.isfinite(f)) for f in jax.tree.leaves(fisher))
+
+
+@pytest.mark.parametrize('method', ['classp', 'ewc', 'si', 'joint'])
+def test_run_records_a_matrix_per_task_or_one_row_for_joint(method):
+  stream = _stream(num_tasks=3, task_heads=True)
+  hyperparams = {
+      'classp': {'learning_rate': 0.01, 'threshold': 1e-6},
+      'ewc': {'base': 'sgd', 'learning_rate': 0.01, 'strength': 1.0},
+      'si': {'base': 'adam', 'learning_rate': 1e-3, 'strength': 0.1},
+      'joint': {'learning_rate': 1e-3},
+  }[method]
+  result = training.run(stream, methods.parse_method(method), hyperparams,
+                        PROTOCOL, seed=0, progress=False)
+  rows = 1 if method == 'joint' else 3
+  assert result.test_acc.shape == (rows, 3)
+  assert result.val_acc.shape == (rows, 3)
+  assert np.all((0 <= result.test_acc) & (result.test_acc <= 1))
+  if method == 'classp':
+    assert result.state_bytes == result.param_bytes
+    assert len(result.diagnostics['capacity_used']) == 3
+  if method == 'ewc':  # one (Fisher, anchor) pair per finished task
+    assert result.state_bytes == 2 * 3 * result.param_bytes
+
+
+def test_per_task_hyperparameters_switch_on_one_state():
+  stream = _stream(num_tasks=2)
+  spec = methods.parse_method('classp')
+  hyperparams = {'learning_rate': 0.01, 'threshold': 0.5,
+                 'apply_scaling': False}
+  switch = ({'threshold': 0.5, 'apply_scaling': False},
+            {'threshold': 0.0, 'apply_scaling': True})
+  result = training.run(stream, spec, hyperparams, PROTOCOL, seed=0,
+                        task_hyperparams=switch, progress=False)
+  # Task 1 at threshold 0.5 leaves most weights untouched; task 2 at 0 not.
+  used = result.diagnostics['capacity_used']
+  assert used[0] < 0.5 < used[1]
+  with pytest.raises(ValueError, match='task_hyperparams has 1 entries'):
+    training.run(stream, spec, hyperparams, PROTOCOL, seed=0,
+                 task_hyperparams=switch[:1], progress=False)
+
+
+def test_cnn_evaluates_without_dropout():
+  model = models.make_model('cnn', 10, seed=0)
+  x = jnp.ones((2, 28, 28, 1))
+  np.testing.assert_array_equal(model(x), model(x))
+  train_a = model(x, train=True, dropout_key=jax.random.key(0))
+  train_b = model(x, train=True, dropout_key=jax.random.key(1))
+  assert not np.allclose(train_a, train_b)
+  with pytest.raises(ValueError, match='dropout_key'):
+    model(x, train=True)
