@@ -1,0 +1,73 @@
+"""Tests of experiments.sweep (caching, summaries) and the tuning grids."""
+
+import collections
+import json
+
+import numpy as np
+import pytest
+
+from experiments import methods
+from experiments import sweep
+from experiments import training
+
+
+def _fake_result(acc):
+  return training.RunResult(
+      test_acc=np.array(acc), val_acc=np.array(acc), state_bytes=8,
+      param_bytes=8, wall_s=1.0, diagnostics={})
+
+
+def test_cached_run_reuses_the_same_run_and_reruns_a_changed_one(
+    tmp_path, monkeypatch):
+  calls = []
+
+  def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
+    calls.append(dict(hyperparams))
+    return _fake_result([[0.5, 0.1], [0.4, 0.6]])
+
+  monkeypatch.setattr(training, 'run', fake_run)
+  monkeypatch.setattr(sweep.Setup, 'make_stream', lambda self, *a: None)
+  path = tmp_path / 'run.json'
+  first = sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.1},
+                           1, None)
+  again = sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.1},
+                           1, None)
+  assert first == again and len(calls) == 1
+  stored = json.loads(path.read_text())
+  assert stored['config']['code_version'] == sweep.CODE_VERSION
+  sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.2}, 1, None)
+  assert len(calls) == 2  # another configuration: trained again
+
+
+def test_method_summary_by_hand():
+  runs = [{'test_acc': [[0.9, 0.1], [0.7, 0.8]], 'state_bytes': 4,
+           'param_bytes': 4, 'wall_s': 1.0, 'diagnostics': {}},
+          {'test_acc': [[0.8, 0.2], [0.6, 0.9]], 'state_bytes': 4,
+           'param_bytes': 4, 'wall_s': 3.0, 'diagnostics': {}}]
+  summary = sweep.method_summary(runs, {'learning_rate': 0.1})
+  np.testing.assert_allclose(summary['acc_matrix']['mean'],
+                             [[0.85, 0.15], [0.65, 0.85]])
+  # ACC per seed: 0.75 and 0.75; BWT: -0.2 and -0.2.
+  assert summary['avg_acc'] == pytest.approx({'mean': 0.75, 'std': 0.0})
+  assert summary['bwt']['mean'] == pytest.approx(-0.2)
+  assert summary['wall_s'] == pytest.approx({'mean': 2.0, 'std': 1.0})
+  joint = sweep.method_summary(
+      [{**runs[0], 'test_acc': [[0.9, 0.8]]}], {'learning_rate': 0.1})
+  assert joint['bwt'] is None and joint['forgetting'] is None
+  assert joint['avg_acc']['mean'] == pytest.approx(0.85)
+
+
+@pytest.mark.parametrize('name', methods.METHODS + ('classp+ewc',))
+def test_every_method_gets_the_same_budget_covering_every_knob_value(name):
+  spec = methods.parse_method(name)
+  grid = methods.tuning_grid(spec, 8)
+  assert len(grid) == 8
+  assert len({json.dumps(c, sort_keys=True) for c in grid}) == 8
+  space = methods.search_space(spec)
+  counts = collections.Counter(item for c in grid for item in c.items())
+  for key in grid[0]:
+    values = {c[key] for c in space}
+    if len(values) <= 8:  # each value drawn, and about equally often
+      drawn = [counts[(key, v)] for v in values]
+      assert min(drawn) >= 1 and max(drawn) - min(drawn) <= 2, (key, drawn)
+  assert methods.tuning_grid(spec, 8) == grid  # deterministic
