@@ -8,7 +8,6 @@ models. It writes ``<out>/<device>.json`` and ``<out>/<device>.md``.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -27,7 +26,6 @@ import classp_optax
 from experiments import methods
 from experiments import metrics
 from experiments import models
-from experiments import regularizers
 from experiments import report
 from experiments import training
 

@@ -34,7 +34,7 @@ _EVAL_BATCH = 500
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-  """What every method of a stream shares: model, schedule, data sizes.
+  """What every method of a stream shares: model, epochs, batches.
 
   Attributes:
     model: ``'mlp'`` or ``'cnn'``.
