@@ -322,7 +322,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         shapes, optimizer_names, args.repeats)
   if not args.skip_training:
     for model, batch_size, steps_per_repeat in (('mlp', 64, 20),
-                                                ('cnn', 32, 3)):
+                                                ('cnn', 32, 6)):
       print(f'training step: {model}', flush=True)
       document['training_step'][model] = training_step_benchmark(
           model, batch_size, args.repeats, steps_per_repeat)
