@@ -100,9 +100,15 @@ def _add_common(parser: argparse.ArgumentParser, *, default_stream: str,
                       help='hide the progress bars')
   sizes = parser.add_argument_group(
       'sizes', 'override the protocol, the same for every method')
-  for flag in ('num-tasks', 'train-per-task', 'val-per-task', 'test-per-task',
-               'epochs', 'batch-size'):
-    sizes.add_argument(f'--{flag}', type=int, default=None)
+  for flag, text in (
+      ('num-tasks', 'tasks of permuted_mnist'),
+      ('train-per-task', 'training examples per task'),
+      ('val-per-task', 'validation examples per task (carved from training)'),
+      ('test-per-task', 'test examples per task'),
+      ('epochs', 'epochs per task'),
+      ('batch-size', 'examples per step')):
+    sizes.add_argument(f'--{flag}', type=int, default=None,
+                       help=f'{text} (default: the preset\'s)')
 
 
 def build_parser() -> argparse.ArgumentParser:
