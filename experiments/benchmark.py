@@ -9,6 +9,7 @@ models. It writes ``<out>/<device>.json`` and ``<out>/<device>.md``.
 
 import argparse
 import json
+import math
 import os
 from pathlib import Path
 import platform
@@ -102,8 +103,11 @@ def _random_tree(shapes: Mapping[str, tuple[int, ...]], seed: int):
 
 
 def _interleaved_medians(steps: Mapping[str, Callable[[], Any]],
-                         repeats: int) -> dict[str, float]:
+                         repeats: int, warmup: int = 3) -> dict[str, float]:
   """Median seconds of each callable; every repetition visits all of them."""
+  for _ in range(warmup):
+    for step in steps.values():
+      jax.block_until_ready(step())
   times = {name: [] for name in steps}
   for _ in range(repeats):
     for name, step in steps.items():
@@ -118,6 +122,9 @@ def optimizer_step_benchmark(
     repeats: int,
 ) -> dict[str, dict[str, float]]:
   """Times ``update + apply_updates`` of each optimizer on one tree.
+
+  Small trees get more repetitions (``3e8 / size``, at most 1000), as their
+  steps are short and noisier.
 
   Returns:
     Per optimizer: ``step_s`` (median), ``compile_s``, ``state_per_param``
@@ -154,6 +161,8 @@ def optimizer_step_benchmark(
         'state_per_param': state_bytes / param_bytes,
         'moved_bytes': 3 * param_bytes + 2 * state_bytes,
     }
+  num_params = sum(math.prod(shape) for shape in shapes.values())
+  repeats = max(repeats, min(1000, int(3e8 / num_params)))
   for name, seconds in _interleaved_medians(steps, repeats).items():
     results[name]['step_s'] = seconds
     results[name]['bandwidth_gbs'] = results[name].pop('moved_bytes') / (
@@ -259,8 +268,9 @@ def _file_stem() -> str:
 def markdown(document: Mapping[str, Any]) -> str:
   """The benchmark's Markdown tables."""
   parts = [f'Device: {document["device"]}; JAX {document["jax"]}, optax '
-           f'{document["optax"]}. Median of {document["repeats"]} interleaved '
-           'repetitions after warm-up; donated params and state.', '',
+           f'{document["optax"]}. Median of interleaved repetitions (at least '
+           f'{document["min_repeats"]}; 3e8 / size for small trees) after '
+           'warm-up; donated params and state.', '',
            '### Optimizer step (`update` + `apply_updates`)', '']
   rows = []
   for tree, results in document['optimizer_step'].items():
@@ -300,7 +310,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   parser.add_argument('--optimizers', default=','.join(OPTIMIZERS),
                       help='comma-separated optimizers (default: all)')
   parser.add_argument('--repeats', type=int, default=15,
-                      help='interleaved repetitions (default: 15)')
+                      help='interleaved repetitions, at least (default: 15)')
   parser.add_argument('--out', type=Path, default=OUT)
   parser.add_argument('--readme', type=Path, default=None,
                       help='README whose benchmark markers get the table')
@@ -314,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  f'{list(OPTIMIZERS)}; unknown: {sorted(unknown)}')
 
   document = {'device': device_name(), 'jax': jax.__version__,
-              'optax': optax.__version__, 'repeats': args.repeats,
+              'optax': optax.__version__, 'min_repeats': args.repeats,
               'optimizer_step': {}, 'training_step': {}}
   for tree, shapes in trees([s.strip() for s in args.sizes.split(',')]).items():
     print(f'optimizer step: {tree}', flush=True)
