@@ -239,13 +239,18 @@ def empirical_fisher(
       task_data.example_loss, jnp.square, params, x, y, chunk_size=chunk_size)
 
 
-def _squared_output_norm(
-    example_output: Callable[[optax.Params, chex.Array], chex.Array],
-    params: optax.Params,
-    x: chex.Array,
-    unused_y: chex.Array,
-) -> chex.Array:
-  return jnp.sum(jnp.square(example_output(params, x)))
+@dataclasses.dataclass(frozen=True)
+class _SquaredOutputNorm:
+  """``(params, x, y) -> ||example_output(params, x)||^2``.
+
+  A value-compared callable (not a ``functools.partial``, compared by
+  identity), so that the jitted per-example gradients are reused across tasks
+  whose ``example_output`` compares equal.
+  """
+  example_output: Callable[[optax.Params, chex.Array], chex.Array]
+
+  def __call__(self, params, x, unused_y):
+    return jnp.sum(jnp.square(self.example_output(params, x)))
 
 
 def output_sensitivity(
@@ -270,7 +275,7 @@ def output_sensitivity(
   """
   x, y = _first_examples(task_data, num_samples)
   return _mean_per_example_grad(
-      functools.partial(_squared_output_norm, task_data.example_output),
+      _SquaredOutputNorm(task_data.example_output),
       jnp.abs, params, x, y, chunk_size=chunk_size)
 
 

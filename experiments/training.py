@@ -161,17 +161,37 @@ class Learner:
   def task_data(self, x: chex.Array, y: chex.Array,
                 task: int) -> regularizers.TaskData:
     """What a regularizer sees of a finished task: one example's loss/output."""
-    def example_output(params, x):
-      model = nnx.merge(self.graphdef, params)
-      # Other tasks' heads are zeroed (not -inf): MAS squares this output.
-      return jnp.where(self.logit_masks[task], model(x[None])[0], 0.0)
+    output = _ExampleOutput(self.graphdef,
+                            tuple(np.asarray(self.logit_masks[task]).tolist()))
+    return regularizers.TaskData(x, y, _ExampleLoss(output), output)
 
-    def example_loss(params, x, y):
-      logits = models.masked_logits(example_output(params, x),
-                                    self.logit_masks[task])
-      return optax.losses.softmax_cross_entropy_with_integer_labels(logits, y)
 
-    return regularizers.TaskData(x, y, example_loss, example_output)
+@dataclasses.dataclass(frozen=True)
+class _ExampleOutput:
+  """One example's logits; other tasks' heads are zeroed (not -inf).
+
+  Compared by value (graph definition and mask), so that the regularizers'
+  jitted per-example gradients are compiled once per model and task heads,
+  not once per task end. MAS squares this output, hence zeros.
+  """
+  graphdef: nnx.GraphDef
+  mask: tuple[bool, ...]
+
+  def __call__(self, params: optax.Params, x: chex.Array) -> chex.Array:
+    model = nnx.merge(self.graphdef, params)
+    return jnp.where(jnp.asarray(self.mask), model(x[None])[0], 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ExampleLoss:
+  """One example's cross-entropy over its task's heads."""
+  output: _ExampleOutput
+
+  def __call__(self, params: optax.Params, x: chex.Array,
+               y: chex.Array) -> chex.Array:
+    logits = models.masked_logits(self.output(params, x),
+                                  jnp.asarray(self.output.mask))
+    return optax.losses.softmax_cross_entropy_with_integer_labels(logits, y)
 
 
 def _device_split(x: np.ndarray, y: np.ndarray, task: int):
