@@ -37,6 +37,8 @@ def _seeds(text: str) -> list[int]:
 def _method_list(text: str) -> list[str]:
   names = [m.strip() for m in text.split(',') if m.strip()]
   for name in names:
+    if name in sweep.PAPER_METHODS:  # checked against --preset in _run
+      continue
     try:
       methods.parse_method(name)
     except ValueError as error:
@@ -83,7 +85,8 @@ def _add_common(parser: argparse.ArgumentParser, *, default_stream: str,
   parser.add_argument(
       '--methods', type=_method_list, default=_method_list(default_methods),
       help=f'comma-separated methods from {", ".join(methods.METHODS)}, or '
-           f"'<optimizer>+<regularizer>' (e.g. classp+ewc); "
+           f"'<optimizer>+<regularizer>' (e.g. classp+ewc); with --preset "
+           f'paper also {", ".join(sorted(sweep.PAPER_METHODS))}; '
            f'default: {default_methods}')
   parser.add_argument(
       '--seeds', type=_seeds, default=_seeds(default_seeds),
@@ -183,6 +186,12 @@ def _run(args: argparse.Namespace) -> None:
     tuned = sweep.tuned_hyperparams(RESULTS, key)
     blocks = {}
     for method in args.methods:
+      if args.preset != 'paper':
+        try:
+          methods.parse_method(method)
+        except ValueError as error:
+          raise SystemExit(f'error: {error} ({method!r} belongs to '
+                           '--preset paper)') from None
       spec = {'hyperparams': tuned.get(method) or sweep.DEFAULT_HYPERPARAMS.get(
           method) or _combined_defaults(method)}
       if args.preset == 'paper' and method in sweep.PAPER_METHODS:

@@ -89,3 +89,8 @@ def test_offline_without_data_fails_fast(monkeypatch, capsys):
   assert time.perf_counter() - start < 10
   err = capsys.readouterr().err
   assert '--data-dir' in err and 'train-images-idx3-ubyte.gz' in err
+
+
+def test_paper_only_method_needs_the_paper_preset(capsys):
+  with pytest.raises(SystemExit, match="belongs to --preset paper"):
+    cli.main(['run', '--methods', 'classp_author_code', '--no-progress'])
