@@ -52,3 +52,18 @@ def check_hyperparameter(
   if np.any(too_small):
     bound = '>=' if inclusive else '>'
     raise ValueError(f'{name} must be {bound} {minimum}, got {value!r}.')
+
+
+# The CLASSP hyperparameters' ranges: (minimum, whether it is allowed).
+CLASSP_RANGES = {
+    'learning_rate': (-float('inf'), False),
+    'threshold': (0.0, True),
+    'power': (0.0, False),
+    'eps': (0.0, True),
+}
+
+
+def check_classp_hyperparameter(name: str, value: Any) -> None:
+  """:func:`check_hyperparameter` with the range of CLASSP's ``name``."""
+  minimum, inclusive = CLASSP_RANGES[name]
+  check_hyperparameter(name, value, minimum=minimum, inclusive=inclusive)

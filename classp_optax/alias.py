@@ -90,8 +90,7 @@ def classp(
     <https://arxiv.org/abs/2405.09637>`_, 2024
   """
   if not callable(learning_rate):
-    _validation.check_hyperparameter(
-        'learning_rate', learning_rate, minimum=-float('inf'), inclusive=False)
+    _validation.check_classp_hyperparameter('learning_rate', learning_rate)
   return optax.chain(
       transforms.scale_by_classp(
           threshold=threshold,

@@ -8,14 +8,6 @@ import optax
 
 from classp_optax import _validation
 
-# Ranges of the CLASSP hyperparameters: (minimum, inclusive).
-_RANGES = {
-    'threshold': (0.0, True),
-    'eps': (0.0, True),
-    'power': (0.0, False),
-    'learning_rate': (-float('inf'), False),
-}
-
 
 def _is_inject_state(node: Any) -> bool:
   fields = getattr(node, '_fields', ())
@@ -76,10 +68,8 @@ def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
     if name in scheduled:
       raise ValueError(f'set_hyperparams: {name!r} follows a schedule and is '
                        'recomputed at every step; it cannot be set.')
-    if name in _RANGES:
-      minimum, inclusive = _RANGES[name]
-      _validation.check_hyperparameter(
-          name, value, minimum=minimum, inclusive=inclusive)
+    if name in _validation.CLASSP_RANGES:
+      _validation.check_classp_hyperparameter(name, value)
 
   def replace(node):
     if not _is_inject_state(node):

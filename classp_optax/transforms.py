@@ -73,8 +73,7 @@ def threshold_mask(threshold: chex.Numeric = 0.0) -> optax.GradientTransformatio
   References:
     Ludwig, `CLASSP <https://arxiv.org/abs/2405.09637>`_, 2024
   """
-  _validation.check_hyperparameter(
-      'threshold', threshold, minimum=0.0, inclusive=True)
+  _validation.check_classp_hyperparameter('threshold', threshold)
 
   root = jnp.sqrt(threshold)
 
@@ -259,11 +258,10 @@ def _passes_threshold_again(g: chex.Array, sqrt_threshold: chex.Array):
 def _accumulator_decay(power, eps, apply_scaling, accumulator_dtype,
                        threshold=None) -> optax.GradientTransformation:
   """scale_by_accumulator_decay, masked in the same pass if ``threshold``."""
-  _validation.check_hyperparameter('power', power, minimum=0.0, inclusive=False)
-  _validation.check_hyperparameter('eps', eps, minimum=0.0, inclusive=True)
+  _validation.check_classp_hyperparameter('power', power)
+  _validation.check_classp_hyperparameter('eps', eps)
   if threshold is not None:
-    _validation.check_hyperparameter(
-        'threshold', threshold, minimum=0.0, inclusive=True)
+    _validation.check_classp_hyperparameter('threshold', threshold)
   scaling = _static_bool('apply_scaling', apply_scaling)
   concrete_power = _validation.concrete_value(power)
   static_power = None if concrete_power is None else float(concrete_power)
