@@ -43,6 +43,14 @@ def _run(tx, grads_per_step, dtype):
   return outputs, state
 
 
+def _assert_steps_close(got, expected, **tolerance):
+  """Every step's every leaf of ``got`` is close to ``expected``'s."""
+  assert len(got) == len(expected)
+  for step_got, step_expected in zip(got, expected):
+    for g, e in zip(step_got, step_expected, strict=True):
+      np.testing.assert_allclose(g, e, **tolerance)
+
+
 @pytest.mark.parametrize('power', [0.5, 1.0, 1.5, 2.0, 3.0])
 @pytest.mark.parametrize('threshold', [0.0, 0.3])
 @pytest.mark.parametrize('apply_scaling', [True, False])
@@ -53,9 +61,7 @@ def test_matches_numpy_reference(power, threshold, apply_scaling):
   expected, _ = reference.classp_reference(grads_per_step, **hyperparams)
   with jax.enable_x64(True):
     got, _ = _run(classp(**hyperparams), grads_per_step, jnp.float64)
-  for step_got, step_expected in zip(got, expected):
-    for g, e in zip(step_got, step_expected):
-      np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-16)
+  _assert_steps_close(got, expected, rtol=1e-12, atol=1e-16)
 
 
 def test_float32_matches_reference_closely():
@@ -63,9 +69,7 @@ def test_float32_matches_reference_closely():
   hyperparams = dict(learning_rate=0.1, threshold=0.1, power=1.5, eps=1e-5)
   expected, _ = reference.classp_reference(grads_per_step, **hyperparams)
   got, _ = _run(classp(**hyperparams), grads_per_step, jnp.float32)
-  for step_got, step_expected in zip(got, expected):
-    for g, e in zip(step_got, step_expected):
-      np.testing.assert_allclose(g, e, rtol=2e-5, atol=1e-7)
+  _assert_steps_close(got, expected, rtol=2e-5, atol=1e-7)
 
 
 def test_power_two_without_threshold_is_adagrad():
@@ -74,9 +78,7 @@ def test_power_two_without_threshold_is_adagrad():
                 grads_per_step, jnp.float32)
   expected, _ = _run(optax.adagrad(0.3, initial_accumulator_value=0.0,
                                    eps=0.0), grads_per_step, jnp.float32)
-  for step_got, step_expected in zip(got, expected):
-    for g, e in zip(step_got, step_expected):
-      np.testing.assert_allclose(g, e, rtol=1e-6)
+  _assert_steps_close(got, expected, rtol=1e-6)
 
 
 def _minimize(tx, fn, params, num_steps):
@@ -131,9 +133,7 @@ def test_inject_hyperparams_matches_plain_alias():
   injected = optax.inject_hyperparams(classp, static_args=('power',))(
       **hyperparams)
   got, state = _run(injected, grads_per_step, jnp.float32)
-  for step_got, step_expected in zip(got, expected):
-    for g, e in zip(step_got, step_expected):
-      np.testing.assert_allclose(g, e, rtol=1e-6)
+  _assert_steps_close(got, expected, rtol=1e-6)
   chex_leaves = zip(jax.tree.leaves(state.inner_state),
                     jax.tree.leaves(expected_state))
   for g, e in chex_leaves:
@@ -242,9 +242,7 @@ def test_fused_alias_equals_the_chain_of_its_pieces(power, threshold,
   expected, expected_state = _run(chain, grads_per_step, jnp.float32)
   got, state = _run(classp(0.1, threshold=threshold, **kwargs),
                     grads_per_step, jnp.float32)
-  for step_got, step_expected in zip(got, expected):
-    for g, e in zip(step_got, step_expected):
-      np.testing.assert_allclose(g, e, rtol=1e-6, atol=0)
+  _assert_steps_close(got, expected, rtol=1e-6, atol=0)
   for g, e in zip(jax.tree.leaves(state), jax.tree.leaves(expected_state)):
     np.testing.assert_allclose(g, e, rtol=1e-6)
 
