@@ -72,22 +72,30 @@ def _override(setup: sweep.Setup, args: argparse.Namespace) -> sweep.Setup:
   return dataclasses.replace(setup, **changes)
 
 
-def _add_common(parser: argparse.ArgumentParser, *, default_stream: str,
-                default_methods: str, default_seeds: str) -> None:
+def _add_common(parser: argparse.ArgumentParser, *,
+                default_stream: Optional[str], default_methods: Optional[str],
+                default_seeds: str) -> None:
+  """Adds the shared flags; a None default is resolved from --preset."""
+  stream_text = default_stream or (
+      f'permuted_mnist; {sweep.PAPER.stream} with --preset paper')
+  methods_text = default_methods or (
+      f'{",".join(sweep.QUICK_METHODS)}; with --preset paper '
+      f'{",".join(sweep.PAPER_METHODS)}')
   parser.add_argument(
       '--stream', default=default_stream,
       choices=[*streams.STREAMS, ALL],
-      help=f'task stream (default: {default_stream}); "all" for every one')
+      help=f'task stream (default: {stream_text}); "all" for every one')
   parser.add_argument(
       '--scenario', choices=['task', 'domain', 'class'], default=None,
       help='split_mnist scenario: task (multi-head), domain (shared 2-way '
            'head) or class (shared 10-way head); default: all three')
   parser.add_argument(
-      '--methods', type=_method_list, default=_method_list(default_methods),
+      '--methods', type=_method_list,
+      default=_method_list(default_methods) if default_methods else None,
       help=f'comma-separated methods from {", ".join(methods.METHODS)}, or '
            f"'<optimizer>+<regularizer>' (e.g. classp+ewc); with --preset "
            f'paper also {", ".join(sorted(sweep.PAPER_METHODS))}; '
-           f'default: {default_methods}')
+           f'default: {methods_text}')
   parser.add_argument(
       '--seeds', type=_seeds, default=_seeds(default_seeds),
       help=f"seeds, e.g. '1-5' or '1,3' (default: {default_seeds})")
@@ -97,8 +105,8 @@ def _add_common(parser: argparse.ArgumentParser, *, default_stream: str,
            f'default: ${data.DATA_DIR_ENV}, else tensorflow-datasets online')
   parser.add_argument(
       '--out', type=Path, default=None,
-      help='where result JSON files go (default: experiments/results, '
-           'experiments/results/quick for run)')
+      help='where result JSON files go (default: experiments/results; '
+           'experiments/results/<preset> for run)')
   parser.add_argument('--no-progress', action='store_true',
                       help='hide the progress bars')
   sizes = parser.add_argument_group(
@@ -124,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
   run = commands.add_parser(
       'run', help='train methods on a stream and print the table (the '
                   'default: a quick permuted-MNIST comparison)')
-  _add_common(run, default_stream='permuted_mnist',
-              default_methods=','.join(sweep.QUICK_METHODS), default_seeds='1')
+  _add_common(run, default_stream=None, default_methods=None,
+              default_seeds='1')
   run.add_argument(
       '--preset', choices=['quick', 'full', 'paper'], default='quick',
       help='quick: small permuted MNIST, no tuning (default); full: the '
@@ -167,9 +175,24 @@ def _print_table(document: dict) -> None:
   print(report.methods_table(document['methods']))
 
 
+def run_targets(
+    args: argparse.Namespace) -> tuple[list[str], list[str], Path]:
+  """The stream keys, methods and output folder of ``run``.
+
+  Flags left out follow ``--preset``: paper means mnist_fashion and the
+  paper's methods; the output folder is ``experiments/results/<preset>``.
+  """
+  paper = args.preset == 'paper'
+  keys = _stream_keys(
+      args.stream or (sweep.PAPER.stream if paper else 'permuted_mnist'),
+      args.scenario)
+  method_names = args.methods or list(
+      sweep.PAPER_METHODS if paper else sweep.QUICK_METHODS)
+  return keys, method_names, args.out or RESULTS / args.preset
+
+
 def _run(args: argparse.Namespace) -> None:
-  out = args.out or RESULTS / 'quick'
-  keys = _stream_keys(args.stream, args.scenario)
+  keys, method_names, out = run_targets(args)
   for key in keys:
     if args.preset == 'quick':
       if key != sweep.QUICK.key:
@@ -185,17 +208,18 @@ def _run(args: argparse.Namespace) -> None:
     setup = _override(setup, args)
     tuned = sweep.tuned_hyperparams(RESULTS, key)
     blocks = {}
-    for method in args.methods:
+    for method in method_names:
       if args.preset != 'paper':
         try:
           methods.parse_method(method)
         except ValueError as error:
           raise SystemExit(f'error: {error} ({method!r} belongs to '
                            '--preset paper)') from None
-      spec = {'hyperparams': tuned.get(method) or sweep.DEFAULT_HYPERPARAMS.get(
-          method) or _combined_defaults(method)}
       if args.preset == 'paper' and method in sweep.PAPER_METHODS:
         spec = sweep.PAPER_METHODS[method]
+      else:
+        spec = {'hyperparams': tuned.get(method) or sweep.DEFAULT_HYPERPARAMS
+                .get(method) or _combined_defaults(method)}
       print(f'{method}: {spec["hyperparams"]}')
       blocks[method] = sweep.evaluate(
           out, setup, spec.get('method', method), spec['hyperparams'],

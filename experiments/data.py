@@ -2,7 +2,11 @@
 
 Data come from a local folder of the standard IDX gzip files when one is
 given (``data_dir``, else the ``CLASSP_DATA_DIR`` environment variable), else
-from tensorflow-datasets, which needs internet. Nothing is read on import.
+from tensorflow-datasets: on first use its download manager fetches the same
+IDX files (checksums checked; this needs internet), they are prepared in the
+``array_record`` format (:mod:`experiments.tfds_images`, no TensorFlow needed)
+and read back with ``tfds.data_source``; later uses read the prepared data
+offline. Nothing is read on import.
 """
 
 import functools
@@ -63,8 +67,9 @@ def load_dataset(
     name: a tensorflow-datasets name, one of ``DATASETS``.
     data_dir: a folder holding ``<name>/`` with the four ``IDX_FILES`` (or
       those four files directly). Defaults to the ``CLASSP_DATA_DIR``
-      environment variable; when neither is set, tensorflow-datasets downloads
-      the dataset.
+      environment variable; when neither is set, the dataset comes from
+      tensorflow-datasets (in ``$TFDS_DATA_DIR``, else
+      ``~/tensorflow_datasets``), downloaded and prepared on first use.
 
   Returns:
     The train and test splits; images are scaled to [0, 1], then normalized
@@ -73,18 +78,17 @@ def load_dataset(
   Raises:
     ValueError: if ``name`` is unknown or an IDX file is corrupt.
     DataUnavailableError: if the files are not in the data folder, or no
-      folder is given and the download server cannot be reached.
+      folder is given, tensorflow-datasets has not prepared the dataset yet
+      and the download server cannot be reached.
   """
   if name not in NORMALIZATION:
     raise ValueError(
         f'Unknown dataset {name!r}; valid names: {", ".join(DATASETS)}.')
   if data_dir is None:
     data_dir = os.environ.get(DATA_DIR_ENV) or None
-  if data_dir is not None:
-    files = _local_files(name, data_dir)
-  else:
-    files = _downloaded_files(name)
-  return _read_dataset(name, **files)
+  if data_dir is None:
+    return _tfds_dataset(name)
+  return _read_dataset(name, **_local_files(name, data_dir))
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -194,13 +198,47 @@ def _read_dataset(
     test_y: Path,
 ) -> Dataset:
   """Reads, checks and normalizes the four IDX files of ``name``."""
+  paths = {'train_x': train_x, 'train_y': train_y, 'test_x': test_x,
+           'test_y': test_y}
+  return _normalized(name, {key: read_idx(path) for key, path in paths.items()},
+                     {key: str(path) for key, path in paths.items()})
+
+
+@functools.lru_cache(maxsize=len(NORMALIZATION))
+def _tfds_dataset(name: str) -> Dataset:
+  """``name`` prepared by tensorflow-datasets (downloaded on first use)."""
+  from experiments import tfds_images  # pylint: disable=g-import-not-at-top
+
+  arrays = tfds_images.load_arrays(
+      name, lambda: _downloaded_files(name),
+      data_dir=os.environ.get('TFDS_DATA_DIR') or None)
+  origin = f'tensorflow-datasets {tfds_images.BUILDER_NAME}/{name}'
+  return _normalized(name, arrays, {
+      key: f'{origin} ({key})' for key in IDX_FILES})
+
+
+def _normalized(
+    name: str,
+    arrays: dict[str, np.ndarray],
+    origins: dict[str, str],
+) -> Dataset:
+  """Checks uint8 images and labels and normalizes the images.
+
+  Args:
+    name: the dataset, for its pixel mean and standard deviation.
+    arrays: uint8 arrays under the keys of ``IDX_FILES``.
+    origins: where each array came from, named in errors.
+
+  Returns:
+    The read-only :class:`Dataset`.
+  """
   mean, std = NORMALIZATION[name]
 
-  def images(path):
-    x = read_idx(path)
+  def images(key):
+    x = arrays[key]
     if x.ndim != 3 or x.shape[1:] != _IMAGE_SHAPE:
       raise ValueError(
-          f'{path}: images of shape {x.shape}, expected [N, 28, 28].')
+          f'{origins[key]}: images of shape {x.shape}, expected [N, 28, 28].')
     x = x.reshape(*x.shape, 1).astype(np.float32)
     x /= 255.0
     x -= mean
@@ -208,16 +246,17 @@ def _read_dataset(
     x.setflags(write=False)
     return x
 
-  def labels(path, num_images):
-    y = read_idx(path)
+  def labels(key, num_images):
+    y = arrays[key]
     if y.shape != (num_images,):
-      raise ValueError(f'{path}: {y.shape} labels for {num_images} images.')
+      raise ValueError(
+          f'{origins[key]}: {y.shape} labels for {num_images} images.')
     if y.size and y.max() >= _NUM_CLASSES:
-      raise ValueError(f'{path}: labels outside [0, {_NUM_CLASSES}).')
+      raise ValueError(f'{origins[key]}: labels outside [0, {_NUM_CLASSES}).')
     y = y.astype(np.int32)
     y.setflags(write=False)
     return y
 
-  train_images, test_images = images(train_x), images(test_x)
-  return Dataset(train_images, labels(train_y, len(train_images)),
-                 test_images, labels(test_y, len(test_images)))
+  train_images, test_images = images('train_x'), images('test_x')
+  return Dataset(train_images, labels('train_y', len(train_images)),
+                 test_images, labels('test_y', len(test_images)))

@@ -209,6 +209,53 @@ def _protocol(result: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+# Knobs whose values cannot exceed a limit (all knobs are >= 0).
+_UPPER_LIMITS = {'decay': 1.0}
+
+
+def grid_edges(method: dict[str, Any]) -> list[str]:
+  """The chosen knob values that sit at the edge of the values searched.
+
+  Args:
+    method: a method's block of a result file, with ``hyperparams`` and the
+      ``grid`` it was chosen from.
+
+  Returns:
+    ``'<knob>=<value> (lowest)'`` or ``'(highest)'`` for each numeric knob
+    that took at least three values in the grid and whose chosen value is the
+    smallest or largest of them: a better value may lie beyond the grid.
+    Values at a knob's own limit (0, or 1 for a decay) are not edges.
+    Only configurations with the chosen categorical knobs (e.g. the same
+    ``base`` optimizer) are compared.
+  """
+  chosen_config = method.get('hyperparams', {})
+
+  def numeric(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+  categorical = {k: v for k, v in chosen_config.items() if not numeric(v)}
+  grid = [config for config in method.get('grid', ())
+          if all(config.get(k) == v for k, v in categorical.items())]
+  edges = []
+  for knob, chosen in sorted(chosen_config.items()):
+    values = {config[knob] for config in grid if knob in config}
+    if len(values) < 3 or not all(map(numeric, {chosen, *values})):
+      continue
+    if chosen == min(values) and chosen != 0:
+      edges.append(f'{knob}={_format_value(chosen)} (lowest)')
+    elif chosen == max(values) and _UPPER_LIMITS.get(knob) != chosen:
+      edges.append(f'{knob}={_format_value(chosen)} (highest)')
+  return edges
+
+
+def _grid_edge_notes(methods: dict[str, Any]) -> str:
+  """Markdown list of the methods whose choice sits at a grid edge."""
+  lines = [f'- {name}: {", ".join(edges)}'
+           for name in sorted(methods)
+           if (edges := grid_edges(methods[name]))]
+  return '\n'.join(lines)
+
+
 def _section(result: dict[str, Any]) -> str:
   """The RESULTS.md section of one stream/scenario."""
   name, methods = result_name(result), result['methods']
@@ -216,11 +263,19 @@ def _section(result: dict[str, Any]) -> str:
   if result.get('notes'):
     parts += ['### Notes', '\n'.join(f'- {n}' for n in result['notes'])]
   parts += ['### Results', methods_table(methods)]
+  if edge_notes := _grid_edge_notes(methods):
+    parts += ['Chosen at the edge of the values searched (a better value may '
+              'lie beyond):', edge_notes]
   for preset, content in sorted(result.get('presets', {}).items()):
     parts.append(f'### Preset: {preset}')
     if content.get('description'):
       parts.append(content['description'])
     parts.append(methods_table(content['methods']))
+  blocks = [*methods.values(), *(m for content in result.get(
+      'presets', {}).values() for m in content['methods'].values())]
+  devices = sorted({d for block in blocks for d in block.get('devices', ())})
+  if devices:
+    parts.append(f'Ran on: {"; ".join(devices)}.')
   parts += ['### Final accuracy per task (%)', _final_per_task_table(methods),
             '### Plots']
   parts += [f'![{title}]({PLOTS_DIR}/{name}_{kind}.png)'
@@ -236,12 +291,16 @@ def results_markdown(results: Sequence[dict[str, Any]]) -> str:
       'ACC: mean accuracy over all tasks after training on the last one. '
       'BWT: backward transfer (negative means forgetting). Forgetting: mean '
       'drop from each task\'s best accuracy to its final one. All are mean '
-      '± std over the seeds, in % (points). State: optimizer and '
-      'regularizer state at the end of the stream, parameters excluded, in '
-      'MiB and as a multiple of the parameter bytes. Wall time: training '
-      'time per seed. The best ACC other than `joint` is bold; `joint` '
-      'trains on all tasks at once (an upper bound), so it has no BWT or '
-      'forgetting.')
+      '± population std (ddof=0) over the seeds, in % (points). State: '
+      'optimizer and regularizer state at the end of the stream, after the '
+      'last task\'s consolidation (what a learner carries into a next task; '
+      'EWC thus holds one Fisher and anchor per task), parameters excluded, '
+      'in MiB and as a multiple of the parameter bytes. Wall time: seconds '
+      'per seed for the whole run: compilation, training, the task-end '
+      'importance passes (Fisher, MAS) and the test and validation '
+      'evaluations after every task. The best ACC other than `joint` is '
+      'bold; `joint` trains on all tasks at once (an upper bound), so it has '
+      'no BWT or forgetting.')
   parts = ['# Results', intro, '## Summary: ACC (%)', headline_table(results)]
   parts += [_section(result) for result in results]
   return '\n\n'.join(parts) + '\n'

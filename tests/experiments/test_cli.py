@@ -81,8 +81,9 @@ def test_bad_arguments_fail_with_the_valid_names(argv, message, capsys):
   assert message in capsys.readouterr().err
 
 
-def test_offline_without_data_fails_fast(monkeypatch, capsys):
+def test_offline_without_data_fails_fast(monkeypatch, capsys, tmp_path):
   monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))  # nothing prepared
   monkeypatch.setattr(data, '_is_online', lambda *args, **kwargs: False)
   start = time.perf_counter()
   assert cli.main(['run', '--no-progress']) == 2
@@ -94,3 +95,21 @@ def test_offline_without_data_fails_fast(monkeypatch, capsys):
 def test_paper_only_method_needs_the_paper_preset(capsys):
   with pytest.raises(SystemExit, match="belongs to --preset paper"):
     cli.main(['run', '--methods', 'classp_author_code', '--no-progress'])
+
+
+@pytest.mark.parametrize('argv, keys, method_names, folder', [
+    (['run'], ['permuted_mnist'], list(sweep.QUICK_METHODS), 'quick'),
+    (['run', '--preset', 'paper'], ['mnist_fashion'],
+     list(sweep.PAPER_METHODS), 'paper'),
+    (['run', '--preset', 'full', '--stream', 'split_mnist', '--scenario',
+      'task', '--methods', 'sgd'], ['split_mnist_task'], ['sgd'], 'full'),
+])
+def test_run_defaults_follow_the_preset(argv, keys, method_names, folder):
+  args = cli.build_parser().parse_args(argv)
+  assert cli.run_targets(args) == (keys, method_names, cli.RESULTS / folder)
+
+
+def test_run_out_flag_wins_over_the_preset_folder(tmp_path):
+  args = cli.build_parser().parse_args(
+      ['run', '--preset', 'paper', '--out', str(tmp_path)])
+  assert cli.run_targets(args)[2] == tmp_path

@@ -138,8 +138,9 @@ def test_unknown_name_lists_valid_names():
     data.load_dataset('cifar10')
 
 
-def test_offline_without_data_dir_fails_fast(monkeypatch):
+def test_offline_without_data_dir_fails_fast(monkeypatch, tmp_path):
   monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))  # nothing prepared
   monkeypatch.setattr(data, '_is_online', lambda *args, **kwargs: False)
   start = time.monotonic()
   with pytest.raises(data.DataUnavailableError) as error:
@@ -150,3 +151,33 @@ def test_offline_without_data_dir_fails_fast(monkeypatch):
     assert filename in message
   for hint in ('--data-dir', data.DATA_DIR_ENV, '../shared/data'):
     assert hint in message
+
+
+def test_tfds_prepares_array_record_once_then_reads_offline(
+    tmp_path, monkeypatch):
+  arrays = _write_tiny_dataset(tmp_path / 'idx')
+  monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path / 'tfds'))
+  downloads = []
+
+  def download(name):
+    downloads.append(name)
+    return data._local_files(name, tmp_path / 'idx')
+
+  monkeypatch.setattr(data, '_downloaded_files', download)
+  data._tfds_dataset.cache_clear()
+  prepared = data.load_dataset('mnist')
+  assert downloads == ['mnist']
+  assert list((tmp_path / 'tfds').glob(
+      'classp_idx_images/mnist/1.0.0/*.array_record*'))
+  expected = data.load_dataset('mnist', tmp_path / 'idx')
+  for got, want in zip(prepared, expected):
+    np.testing.assert_array_equal(got, want)  # same values, same order
+  np.testing.assert_array_equal(prepared.train_y, arrays['train_y'])
+  # A new process (cache cleared) reads the prepared data, downloading nothing.
+  data._tfds_dataset.cache_clear()
+  monkeypatch.setattr(data, '_is_online', lambda *args, **kwargs: False)
+  np.testing.assert_array_equal(data.load_dataset('mnist').test_x,
+                                expected.test_x)
+  assert downloads == ['mnist']
+  data._tfds_dataset.cache_clear()

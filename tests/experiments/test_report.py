@@ -39,6 +39,7 @@ def _split_mnist():
                                         'learning_rate': 0.1},
       wall=(12.34, 0.4))
   classp['diagnostics'] = {'capacity_used': [[0.1, 0.2], [0.1, 0.2]]}
+  classp['devices'] = ['cpu (2 cores), JAX 0.10.2']
   return {
       'stream': 'split_mnist', 'scenario': 'task', 'seeds': [1, 2],
       'tuning_seed': 0,
@@ -170,6 +171,9 @@ def test_results_markdown_tables(results_dir):
   assert '| classp | 90.0 | 92.4 |' in lines
   assert '| joint | 96.0 | 94.0 |' in lines
   assert '| sgd | 40.0 | 50.0 | 90.0 |' in lines
+  # Where the runs ran, for the sections that recorded it.
+  assert 'Ran on: cpu (2 cores), JAX 0.10.2.' in lines
+  assert text.count('Ran on:') == 1
 
 
 def test_accuracy_over_tasks():
@@ -212,3 +216,24 @@ def test_write_report_rejects_readme_without_markers(
     report.write_report(results_dir, readme_path=readme)
   assert readme.read_text() == text
   assert not (results_dir / 'RESULTS.md').exists()
+
+
+def test_grid_edges_flags_choices_at_the_edge_of_their_base():
+  grid = [{'base': base, 'learning_rate': lr, 'strength': strength,
+           'decay': decay}
+          for base, lrs in (('sgd', (0.01, 0.03, 0.1)),
+                            ('adam', (1e-4, 3e-4, 1e-3)))
+          for lr in lrs
+          for strength, decay in ((0.0, 0.7), (1.0, 0.9), (10.0, 1.0))]
+  # lr 0.01 is the lowest SGD rate (not the lowest overall); strength 10 is
+  # the highest; decay 1 is the knob's own limit, strength 0 the floor.
+  method = {'hyperparams': {'base': 'sgd', 'learning_rate': 0.01,
+                            'strength': 10.0, 'decay': 1.0}, 'grid': grid}
+  assert report.grid_edges(method) == ['learning_rate=0.01 (lowest)',
+                                       'strength=10 (highest)']
+  method['hyperparams'].update(learning_rate=0.03, strength=0.0, decay=0.7)
+  assert report.grid_edges(method) == ['decay=0.7 (lowest)']
+  # Knobs with fewer than three values searched are never flagged.
+  assert report.grid_edges({'hyperparams': {'power': 1.0},
+                            'grid': [{'power': 1.0}, {'power': 2.0}]}) == []
+  assert report.grid_edges({'hyperparams': {'learning_rate': 0.1}}) == []

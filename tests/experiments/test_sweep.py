@@ -35,6 +35,8 @@ def test_cached_run_reuses_the_same_run_and_reruns_a_changed_one(
   assert first == again and len(calls) == 1
   stored = json.loads(path.read_text())
   assert stored['config']['code_version'] == sweep.CODE_VERSION
+  assert stored['device'] == sweep.device_label()  # e.g. 'cpu (2 cores), ...'
+  assert 'JAX' in stored['device']
   sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.2}, 1, None)
   assert len(calls) == 2  # another configuration: trained again
 
@@ -51,6 +53,10 @@ def test_method_summary_by_hand():
   assert summary['avg_acc'] == pytest.approx({'mean': 0.75, 'std': 0.0})
   assert summary['bwt']['mean'] == pytest.approx(-0.2)
   assert summary['wall_s'] == pytest.approx({'mean': 2.0, 'std': 1.0})
+  assert summary['devices'] == []  # runs from before devices were recorded
+  runs[0]['device'], runs[1]['device'] = 'gpu (H100)', 'cpu (2 cores)'
+  assert sweep.method_summary(runs, {})['devices'] == ['cpu (2 cores)',
+                                                       'gpu (H100)']
   joint = sweep.method_summary(
       [{**runs[0], 'test_acc': [[0.9, 0.8]]}], {'learning_rate': 0.1})
   assert joint['bwt'] is None and joint['forgetting'] is None
