@@ -10,9 +10,7 @@ models. It writes ``<out>/<device>.json`` and ``<out>/<device>.md``.
 import argparse
 import json
 import math
-import os
 from pathlib import Path
-import platform
 import statistics
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
@@ -251,13 +249,6 @@ def training_step_benchmark(model: str, batch_size: int, repeats: int,
           for name, s in seconds.items()}
 
 
-def device_name() -> str:
-  device = jax.devices()[0]
-  if device.platform == 'cpu':
-    return f'cpu ({os.cpu_count()} cores, {platform.machine()})'
-  return f'{device.platform} ({device.device_kind})'
-
-
 def _file_stem() -> str:
   device = jax.devices()[0]
   if device.platform == 'cpu':
@@ -323,7 +314,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.error(f'optimizers must include sgd and adagrad and come from '
                  f'{list(OPTIMIZERS)}; unknown: {sorted(unknown)}')
 
-  document = {'device': device_name(), 'jax': jax.__version__,
+  document = {'device': training.device_name(), 'jax': jax.__version__,
               'optax': optax.__version__, 'min_repeats': args.repeats,
               'optimizer_step': {}, 'training_step': {}}
   for tree, shapes in trees([s.strip() for s in args.sizes.split(',')]).items():

@@ -209,15 +209,14 @@ def _run(args: argparse.Namespace) -> None:
     tuned = sweep.tuned_hyperparams(RESULTS, key)
     blocks = {}
     for method in method_names:
-      if args.preset != 'paper':
-        try:
-          methods.parse_method(method)
-        except ValueError as error:
-          raise SystemExit(f'error: {error} ({method!r} belongs to '
-                           '--preset paper)') from None
       if args.preset == 'paper' and method in sweep.PAPER_METHODS:
         spec = sweep.PAPER_METHODS[method]
       else:
+        try:
+          methods.parse_method(method)
+        except ValueError as error:  # A paper-only name without the preset.
+          raise SystemExit(f'error: {error} ({method!r} belongs to '
+                           '--preset paper)') from None
         spec = {'hyperparams': tuned.get(method) or sweep.DEFAULT_HYPERPARAMS
                 .get(method) or _combined_defaults(method)}
       print(f'{method}: {spec["hyperparams"]}')

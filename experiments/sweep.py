@@ -206,11 +206,8 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def device_label() -> str:
-  """The accelerator runs use, and the JAX version, as recorded in runs."""
-  device = jax.devices()[0]
-  kind = (f'{os.cpu_count()} cores' if device.platform == 'cpu'
-          else device.device_kind)
-  return f'{device.platform} ({kind}), JAX {jax.__version__}'
+  """The device runs use, and the JAX version, as recorded in runs."""
+  return f'{training.device_name()}, JAX {jax.__version__}'
 
 
 def cached_run(

@@ -9,6 +9,8 @@ whose convolutions lose their fast path inside a while loop.)
 """
 
 import dataclasses
+import os
+import platform
 import time
 from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
@@ -30,6 +32,14 @@ from experiments import streams
 
 _PROGRESS_UPDATES_PER_EPOCH = 10
 _EVAL_BATCH = 500
+
+
+def device_name() -> str:
+  """The device JAX computes on, e.g. ``'cpu (2 cores, x86_64)'``."""
+  device = jax.devices()[0]
+  if device.platform == 'cpu':
+    return f'cpu ({os.cpu_count()} cores, {platform.machine()})'
+  return f'{device.platform} ({device.device_kind})'
 
 
 @dataclasses.dataclass(frozen=True)

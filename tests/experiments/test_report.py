@@ -39,7 +39,7 @@ def _split_mnist():
                                         'learning_rate': 0.1},
       wall=(12.34, 0.4))
   classp['diagnostics'] = {'capacity_used': [[0.1, 0.2], [0.1, 0.2]]}
-  classp['devices'] = ['cpu (2 cores), JAX 0.10.2']
+  classp['devices'] = ['cpu (2 cores, x86_64), JAX 0.10.2']
   return {
       'stream': 'split_mnist', 'scenario': 'task', 'seeds': [1, 2],
       'tuning_seed': 0,
@@ -172,7 +172,7 @@ def test_results_markdown_tables(results_dir):
   assert '| joint | 96.0 | 94.0 |' in lines
   assert '| sgd | 40.0 | 50.0 | 90.0 |' in lines
   # Where the runs ran, for the sections that recorded it.
-  assert 'Ran on: cpu (2 cores), JAX 0.10.2.' in lines
+  assert 'Ran on: cpu (2 cores, x86_64), JAX 0.10.2.' in lines
   assert text.count('Ran on:') == 1
 
 

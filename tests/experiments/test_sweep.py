@@ -35,7 +35,7 @@ def test_cached_run_reuses_the_same_run_and_reruns_a_changed_one(
   assert first == again and len(calls) == 1
   stored = json.loads(path.read_text())
   assert stored['config']['code_version'] == sweep.CODE_VERSION
-  assert stored['device'] == sweep.device_label()  # e.g. 'cpu (2 cores), ...'
+  assert stored['device'] == sweep.device_label()  # 'cpu (2 cores, ...'
   assert 'JAX' in stored['device']
   sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.2}, 1, None)
   assert len(calls) == 2  # another configuration: trained again
