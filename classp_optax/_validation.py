@@ -1,13 +1,13 @@
 """Checks of hyperparameters that skip traced values."""
 
-from typing import Any, Optional
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 
-def concrete_value(value: Any) -> Optional[np.ndarray]:
+def concrete_value(value: Any) -> np.ndarray | None:
   """Returns ``value`` as a NumPy array, or None when it is traced.
 
   Hyperparameters reach a factory as Python numbers, concrete arrays, or

@@ -1,6 +1,5 @@
 """The CLASSP optimizer as one optax alias."""
 
-from typing import Optional
 
 import chex
 import optax
@@ -15,7 +14,7 @@ def classp(
     power: chex.Numeric = 1.0,
     eps: chex.Numeric = 1e-5,
     apply_scaling: transforms.BoolLike = True,
-    accumulator_dtype: Optional[chex.ArrayDType] = None,
+    accumulator_dtype: chex.ArrayDType | None = None,
 ) -> optax.GradientTransformation:
   r"""CLASSP: adjustment suppression and sparsity promotion.
 

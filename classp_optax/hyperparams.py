@@ -33,7 +33,8 @@ def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
     ...     learning_rate=0.2, threshold=0.5, apply_scaling=jnp.asarray(False))
     >>> state = tx.init(jnp.zeros(3))
     >>> state = set_hyperparams(state, threshold=0.0, apply_scaling=True)
-    >>> print(state.hyperparams['threshold'], state.hyperparams['apply_scaling'])
+    >>> hyperparams = state.hyperparams
+    >>> print(hyperparams['threshold'], hyperparams['apply_scaling'])
     0.0 True
 
   Args:
@@ -50,12 +51,14 @@ def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
       the wrong shape, if a boolean one (``apply_scaling``) gets a number, or
       if a CLASSP hyperparameter is out of range.
   """
-  states = [node for node in jax.tree.leaves(opt_state, is_leaf=_is_inject_state)
+  states = [node for node in jax.tree.leaves(opt_state,
+                                             is_leaf=_is_inject_state)
             if _is_inject_state(node)]
   if not states:
-    raise ValueError('set_hyperparams: no optax.inject_hyperparams state in '
-                     'opt_state; build the optimizer with '
-                     'optax.inject_hyperparams(classp, static_args=("power",)).')
+    raise ValueError(
+        'set_hyperparams: no optax.inject_hyperparams state in opt_state; '
+        'build the optimizer with '
+        'optax.inject_hyperparams(classp, static_args=("power",)).')
   injectable = set().union(*(s.hyperparams for s in states))
   scheduled = set().union(*(getattr(s, 'hyperparams_states', {})
                             for s in states))

@@ -11,7 +11,7 @@ References:
   <https://arxiv.org/abs/2405.09637>`_, 2024
 """
 
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -21,11 +21,12 @@ import optax
 
 from classp_optax import _validation
 
-BoolLike = Union[bool, chex.Array]
+BoolLike = bool | chex.Array
 
 
-def passes_threshold(g: chex.Array, sqrt_threshold: chex.Numeric) -> chex.Array:
-  """Elementwise ``isfinite(g) & (g**2 > threshold)``, given ``sqrt(threshold)``.
+def passes_threshold(g: chex.Array,
+                     sqrt_threshold: chex.Numeric) -> chex.Array:
+  """Elementwise ``isfinite(g) & (g**2 > threshold)``, given its square root.
 
   Written as ``|g| > sqrt(threshold)``: the same test for ``threshold >= 0``,
   without ``g**2`` underflowing to 0 (tiny gradients would be masked at
@@ -34,8 +35,9 @@ def passes_threshold(g: chex.Array, sqrt_threshold: chex.Numeric) -> chex.Array:
   return jnp.isfinite(g) & (jnp.abs(g) > sqrt_threshold)
 
 
-def threshold_mask(threshold: chex.Numeric = 0.0) -> optax.GradientTransformation:
-  r"""Keeps gradient elements whose square exceeds ``threshold``; zeroes the rest.
+def threshold_mask(
+    threshold: chex.Numeric = 0.0) -> optax.GradientTransformation:
+  r"""Keeps gradient elements whose square exceeds ``threshold``, zeroes others.
 
   Per element, :math:`g \mapsto g` if :math:`g^2 > \theta` (strict) and
   :math:`g \mapsto 0` otherwise. This is CLASSP's sparsity promotion: weights
@@ -120,14 +122,14 @@ def _power(x: chex.Array, exponent: Any) -> chex.Array:
   return jnp.exp2(exponent * jnp.log2(x))
 
 
-def _magnitude(g: chex.Array, power: Optional[float], traced_power: Any):
+def _magnitude(g: chex.Array, power: float | None, traced_power: Any):
   """|g| ** power."""
   if power == 2.0:
     return g * g
   return _power(jnp.abs(g), traced_power if power is None else power)
 
 
-def _inverse_root(x: chex.Array, power: Optional[float], traced_power: Any):
+def _inverse_root(x: chex.Array, power: float | None, traced_power: Any):
   """x ** (-1 / power)."""
   return _power(x, -1.0 / (traced_power if power is None else power))
 
@@ -150,7 +152,7 @@ def _check_state_matches(updates: optax.Updates, accumulator: optax.Updates):
           f'accumulator has shape {jnp.shape(a)}.')
 
 
-def _static_bool(name: str, value: BoolLike) -> Optional[bool]:
+def _static_bool(name: str, value: BoolLike) -> bool | None:
   """Python bool for a concrete boolean, None for a traced one."""
   array = _validation.concrete_value(value)
   if array is None:
@@ -167,7 +169,7 @@ def scale_by_accumulator_decay(
     power: chex.Numeric = 1.0,
     eps: chex.Numeric = 1e-5,
     apply_scaling: BoolLike = True,
-    accumulator_dtype: Optional[chex.ArrayDType] = None,
+    accumulator_dtype: chex.ArrayDType | None = None,
 ) -> optax.GradientTransformation:
   r"""Scales updates by the inverse root of the accumulated ``|g|**power``.
 
@@ -312,7 +314,7 @@ def scale_by_classp(
     power: chex.Numeric = 1.0,
     eps: chex.Numeric = 1e-5,
     apply_scaling: BoolLike = True,
-    accumulator_dtype: Optional[chex.ArrayDType] = None,
+    accumulator_dtype: chex.ArrayDType | None = None,
 ) -> optax.GradientTransformation:
   r""":func:`threshold_mask` then :func:`scale_by_accumulator_decay`, fused.
 

@@ -8,12 +8,13 @@ models. It writes ``<out>/<device>.json`` and ``<out>/<device>.md``.
 """
 
 import argparse
+from collections.abc import Callable, Mapping, Sequence
 import json
 import math
 from pathlib import Path
 import statistics
 import time
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 from flax import nnx
 import jax
@@ -26,10 +27,10 @@ from experiments import methods
 from experiments import metrics
 from experiments import models
 from experiments import report
+from experiments import streams
 from experiments import training
 
 OUT = Path(__file__).resolve().parent / 'results' / 'benchmark'
-README = Path(__file__).resolve().parent.parent / 'README.md'
 README_START = '<!-- benchmark:start -->'
 README_END = '<!-- benchmark:end -->'
 
@@ -207,8 +208,9 @@ _TRAINING_METHODS = {
 }
 
 
-def training_step_benchmark(model: str, batch_size: int, repeats: int,
-                            steps_per_repeat: int) -> dict[str, dict[str, float]]:
+def training_step_benchmark(
+    model: str, batch_size: int, repeats: int,
+    steps_per_repeat: int) -> dict[str, dict[str, float]]:
   """Examples per second of a whole training step, per method.
 
   EWC's state holds one finished task, so its penalty is really computed.
@@ -217,7 +219,7 @@ def training_step_benchmark(model: str, batch_size: int, repeats: int,
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.normal(size=(batch_size * 8, 28, 28, 1)), jnp.float32)
   y = jnp.asarray(rng.integers(0, num_classes, batch_size * 8), jnp.int32)
-  task = jnp.zeros(y.shape, jnp.int32)
+  split = streams.Split(x, y, jnp.zeros(y.shape, jnp.int32))
   order = jnp.arange(y.size).reshape(8, batch_size)
   graphdef, params = nnx.split(
       models.make_model(model, num_classes, seed=0), nnx.Param)
@@ -227,19 +229,16 @@ def training_step_benchmark(model: str, batch_size: int, repeats: int,
                                            hyperparams)
     learner = training.Learner(graphdef, optimizer, regularizer,
                                np.ones((1, num_classes), bool))
-    reg_state = regularizer.init(params)
-    reg_state = regularizer.end_task(
-        reg_state, params, learner.task_data(x[:64], y[:64], 0))
-    states[name] = training.TrainState(
-        params, optimizer.init(params), reg_state, jax.random.key(0),
-        jnp.zeros(()), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
-    states[name] = learner.train_step(states[name], (x, y, task), order, 0)
+    state = learner.init_state(params, jax.random.key(0))
+    state = state._replace(reg_state=regularizer.end_task(
+        state.reg_state, params, learner.task_data(x[:64], y[:64], 0)))
+    states[name] = learner.train_step(state, split, order, 0)
     learners[name] = learner
 
     def run(name=name):
       for i in range(steps_per_repeat):
         states[name] = learners[name].train_step(
-            states[name], (x, y, task), order, i % 8)
+            states[name], split, order, i % 8)
       return states[name].params
 
     steps[name] = run
@@ -292,9 +291,10 @@ def markdown(document: Mapping[str, Any]) -> str:
   return '\n'.join(parts)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m experiments.benchmark', description=__doc__.splitlines()[0])
+      prog='python -m experiments.benchmark',
+      description=__doc__.splitlines()[0])
   parser.add_argument(
       '--sizes', default='flat 1e5,flat 1e6,flat 1e7,flat 3e7,mlp,cnn,'
       'transformer 110M', help='comma-separated parameter trees')

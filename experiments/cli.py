@@ -1,25 +1,39 @@
-"""Command line: ``python -m experiments {run,tune,sweep,report}``.
+"""Command line: ``python -m experiments {run,tune,sweep,report,verify}``.
 
 ``python -m experiments run`` with no flags is the project's main job: a quick
 comparison of CLASSP, EWC, online EWC, SGD and Adam on permuted MNIST that
-prints a table in a few minutes on a 2-core CPU.
+prints a table in a few minutes on a 2-core CPU. This module only parses
+arguments and calls :mod:`experiments.sweep` and :mod:`experiments.report`;
+what runs is configured in :mod:`experiments.configs`.
 """
 
 import argparse
-import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 import sys
-from typing import Optional, Sequence
+import time
 
 from experiments import data
 from experiments import methods
+from experiments import protocol
 from experiments import report
 from experiments import streams
 from experiments import sweep
+from experiments.configs import presets
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 README = Path(__file__).resolve().parent.parent / 'README.md'
 ALL = 'all'
+
+# Flags that override a setup, the same for every method: flag -> help.
+_SIZE_FLAGS = {
+    'num-tasks': 'tasks of streams of any length (permuted_mnist)',
+    'train-per-task': 'training examples per task',
+    'val-per-task': 'validation examples per task (carved from training)',
+    'test-per-task': 'test examples per task',
+    'epochs': 'epochs per task',
+    'batch-size': 'examples per step',
+}
 
 
 def _seeds(text: str) -> list[int]:
@@ -34,10 +48,15 @@ def _seeds(text: str) -> list[int]:
         f"seeds must look like '1-5' or '1,2,7', got {text!r}") from None
 
 
+def _fixed_names() -> set[str]:
+  """Names that only some preset runs (e.g. 'classp_author_code')."""
+  return {name for preset in presets.PRESETS.values() for name in preset.fixed}
+
+
 def _method_list(text: str) -> list[str]:
   names = [m.strip() for m in text.split(',') if m.strip()]
   for name in names:
-    if name in sweep.PAPER_METHODS:  # checked against --preset in _run
+    if name in _fixed_names():  # checked against --preset when run
       continue
     try:
       methods.parse_method(name)
@@ -46,63 +65,60 @@ def _method_list(text: str) -> list[str]:
   return names
 
 
-def _stream_keys(stream: str, scenario: Optional[str]) -> list[str]:
+def _stream_keys(stream: str, scenario: str | None) -> list[str]:
   """The setup keys a --stream/--scenario pair names."""
   if stream == ALL:
-    return list(sweep.FULL)
+    return list(presets.FULL)
   scenarios = streams.STREAMS[stream]
   if scenario is None and scenarios != (None,):
-    return [f'{stream}_{s}' for s in scenarios]
+    return [streams.stream_key(stream, s) for s in scenarios]
   if scenario not in scenarios:
     raise SystemExit(f'error: stream {stream} has scenarios {list(scenarios)}, '
                      f'got {scenario!r}')
-  return [stream + (f'_{scenario}' if scenario else '')]
+  return [streams.stream_key(stream, scenario)]
 
 
-def _override(setup: sweep.Setup, args: argparse.Namespace) -> sweep.Setup:
+def _override(setup: protocol.Setup,
+              args: argparse.Namespace) -> protocol.Setup:
   """Applies the size flags (for smoke tests and smaller budgets)."""
-  changes = {k: getattr(args, k) for k in (
-      'num_tasks', 'train_per_task', 'val_per_task', 'test_per_task')
-             if getattr(args, k) is not None}
-  protocol_changes = {k: getattr(args, k) for k in ('epochs', 'batch_size')
-                      if getattr(args, k) is not None}
-  if protocol_changes:
-    changes['protocol'] = dataclasses.replace(setup.protocol,
-                                              **protocol_changes)
-  return dataclasses.replace(setup, **changes)
+  changes = {key: value for key in (f.replace('-', '_') for f in _SIZE_FLAGS)
+             if (value := getattr(args, key)) is not None}
+  return setup.replace(**changes)
 
 
 def _add_common(parser: argparse.ArgumentParser, *,
-                default_stream: Optional[str], default_methods: Optional[str],
+                default_stream: str | None, default_methods: str | None,
                 default_seeds: str) -> None:
   """Adds the shared flags; a None default is resolved from --preset."""
-  stream_text = default_stream or (
-      f'permuted_mnist; {sweep.PAPER.stream} with --preset paper')
-  methods_text = default_methods or (
-      f'{",".join(sweep.QUICK_METHODS)}; with --preset paper '
-      f'{",".join(sweep.PAPER_METHODS)}')
+  preset_defaults = '; '.join(
+      f'--preset {p.name}: {p.stream}' for p in presets.PRESETS.values())
+  method_defaults = '; '.join(
+      f'--preset {p.name}: {",".join(p.methods)}'
+      for p in presets.PRESETS.values())
+  scenarios = sorted({s for family in streams.FAMILIES.values()
+                      for s in family.scenarios if s is not None})
   parser.add_argument(
-      '--stream', default=default_stream,
-      choices=[*streams.STREAMS, ALL],
-      help=f'task stream (default: {stream_text}); "all" for every one')
+      '--stream', default=default_stream, choices=[*streams.STREAMS, ALL],
+      help='task stream: '
+           + '; '.join(f'{name}: {family.description}'
+                       for name, family in streams.FAMILIES.items())
+           + f'; "all" for every one (default: '
+           f'{default_stream or preset_defaults})')
   parser.add_argument(
-      '--scenario', choices=['task', 'domain', 'class'], default=None,
-      help='split_mnist scenario: task (multi-head), domain (shared 2-way '
-           'head) or class (shared 10-way head); default: all three')
+      '--scenario', choices=scenarios, default=None,
+      help='the stream\'s scenario, for streams that have them; default: '
+           'all of them')
   parser.add_argument(
       '--methods', type=_method_list,
       default=_method_list(default_methods) if default_methods else None,
       help=f'comma-separated methods from {", ".join(methods.METHODS)}, or '
-           f"'<optimizer>+<regularizer>' (e.g. classp+ewc); with --preset "
-           f'paper also {", ".join(sorted(sweep.PAPER_METHODS))}; '
-           f'default: {methods_text}')
+           f"'<optimizer>+<regularizer>' (e.g. classp+ewc); with a preset "
+           f'also its own names ({", ".join(sorted(_fixed_names()))}); '
+           f'default: {default_methods or method_defaults}')
   parser.add_argument(
       '--seeds', type=_seeds, default=_seeds(default_seeds),
       help=f"seeds, e.g. '1-5' or '1,3' (default: {default_seeds})")
-  parser.add_argument(
-      '--data-dir', default=None,
-      help='folder of the MNIST/Fashion-MNIST IDX .gz files (<name>/...); '
-           f'default: ${data.DATA_DIR_ENV}, else tensorflow-datasets online')
+  _add_data_dir(parser)
   parser.add_argument(
       '--out', type=Path, default=None,
       help='where result JSON files go (default: experiments/results; '
@@ -111,18 +127,20 @@ def _add_common(parser: argparse.ArgumentParser, *,
                       help='hide the progress bars')
   sizes = parser.add_argument_group(
       'sizes', 'override the protocol, the same for every method')
-  for flag, text in (
-      ('num-tasks', 'tasks of permuted_mnist'),
-      ('train-per-task', 'training examples per task'),
-      ('val-per-task', 'validation examples per task (carved from training)'),
-      ('test-per-task', 'test examples per task'),
-      ('epochs', 'epochs per task'),
-      ('batch-size', 'examples per step')):
+  for flag, text in _SIZE_FLAGS.items():
     sizes.add_argument(f'--{flag}', type=int, default=None,
                        help=f'{text} (default: the preset\'s)')
 
 
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument(
+      '--data-dir', default=None,
+      help='folder of the MNIST/Fashion-MNIST IDX .gz files (<name>/...); '
+           f'default: ${data.DATA_DIR_ENV}, else tensorflow-datasets online')
+
+
 def build_parser() -> argparse.ArgumentParser:
+  """The parser of every command."""
   parser = argparse.ArgumentParser(
       prog='python -m experiments',
       description='CLASSP against EWC and its peers on continual-learning '
@@ -135,11 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
   _add_common(run, default_stream=None, default_methods=None,
               default_seeds='1')
   run.add_argument(
-      '--preset', choices=['quick', 'full', 'paper'], default='quick',
-      help='quick: small permuted MNIST, no tuning (default); full: the '
-           "sweep's protocol; paper: the CLASSP author's protocol on "
-           'mnist_fashion. Hyperparameters: those the committed sweep chose '
-           '(experiments/results/<stream>.json), else built-in defaults')
+      '--preset', choices=list(presets.PRESETS), default='quick',
+      help='; '.join(f'{p.name}: {p.description}'
+                     for p in presets.PRESETS.values())
+      + '. Hyperparameters: those the committed sweep chose '
+        '(experiments/results/<stream>.json), else built-in defaults')
 
   tune = commands.add_parser(
       'tune', help="run each method's tuning grid (validation ACC) on the "
@@ -167,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
   report_parser.add_argument('--readme', type=Path, default=README,
                              help='README whose results table is replaced')
 
+  verify = commands.add_parser(
+      'verify', help='retrain stored runs and check that they reproduce bit '
+                     'for bit (exit 1 if any does not)')
+  verify.add_argument('runs', nargs='*', type=Path,
+                      help='run files (default: a sample of <out>/runs)')
+  verify.add_argument('--out', type=Path, default=RESULTS,
+                      help='the results folder to sample')
+  verify.add_argument('--sample', type=int, default=1,
+                      help='runs drawn per stream and protocol (default: 1)')
+  verify.add_argument('--sample-seed', type=int, default=0,
+                      help="the draw's seed (default: 0)")
+  _add_data_dir(verify)
   return parser
 
 
@@ -179,74 +209,41 @@ def run_targets(
     args: argparse.Namespace) -> tuple[list[str], list[str], Path]:
   """The stream keys, methods and output folder of ``run``.
 
-  Flags left out follow ``--preset``: paper means mnist_fashion and the
-  paper's methods; the output folder is ``experiments/results/<preset>``.
+  Flags left out follow ``--preset``: its stream and methods; the output
+  folder is ``experiments/results/<preset>``.
   """
-  paper = args.preset == 'paper'
-  keys = _stream_keys(
-      args.stream or (sweep.PAPER.stream if paper else 'permuted_mnist'),
-      args.scenario)
-  method_names = args.methods or list(
-      sweep.PAPER_METHODS if paper else sweep.QUICK_METHODS)
-  return keys, method_names, args.out or RESULTS / args.preset
+  preset = presets.PRESETS[args.preset]
+  keys = _stream_keys(args.stream or preset.stream, args.scenario)
+  return keys, args.methods or list(preset.methods), args.out or (
+      RESULTS / preset.name)
 
 
 def _run(args: argparse.Namespace) -> None:
+  preset = presets.PRESETS[args.preset]
   keys, method_names, out = run_targets(args)
   for key in keys:
-    if args.preset == 'quick':
-      if key != sweep.QUICK.key:
-        raise SystemExit('error: --preset quick is permuted MNIST only; use '
-                         '--preset full for other streams')
-      setup = sweep.QUICK
-    elif args.preset == 'paper':
-      if key != sweep.PAPER.key:
-        raise SystemExit('error: --preset paper is mnist_fashion only')
-      setup = sweep.PAPER
-    else:
-      setup = sweep.FULL[key]
-    setup = _override(setup, args)
+    if key not in preset.setups:
+      raise SystemExit(
+          f'error: --preset {preset.name} runs {", ".join(preset.setups)} '
+          'only; use --preset full for other streams')
+    setup = _override(preset.setups[key], args)
     tuned = sweep.tuned_hyperparams(RESULTS, key)
-    blocks = {}
-    for method in method_names:
-      if args.preset == 'paper' and method in sweep.PAPER_METHODS:
-        spec = sweep.PAPER_METHODS[method]
-      else:
-        try:
-          methods.parse_method(method)
-        except ValueError as error:  # A paper-only name without the preset.
-          raise SystemExit(f'error: {error} ({method!r} belongs to '
-                           '--preset paper)') from None
-        spec = {'hyperparams': tuned.get(method) or sweep.DEFAULT_HYPERPARAMS
-                .get(method) or _combined_defaults(method)}
-      print(f'{method}: {spec["hyperparams"]}')
-      blocks[method] = sweep.evaluate(
-          out, setup, spec.get('method', method), spec['hyperparams'],
-          args.seeds, args.data_dir,
-          tag=spec.get('tag', f'{args.preset}-seed'),
-          task_hyperparams=spec.get('task_hyperparams'),
-          progress=not args.no_progress)
-    document = sweep.result_document(setup, args.seeds, None, blocks, None)
-    sweep.write_json(out / f'{key}.json', document)
-    print(f'\n{key} ({args.preset}), test split, seeds {args.seeds}:')
+    try:
+      runs = {name: sweep.method_run(preset, name, tuned)
+              for name in method_names}
+    except ValueError as error:
+      raise SystemExit(f'error: {error}') from None
+    document = sweep.run_methods(out, setup, runs, args.seeds, args.data_dir,
+                                 progress=not args.no_progress)
+    print(f'\n{key} ({preset.name}), test split, seeds {args.seeds}:')
     _print_table(document)
     print(f'\nwritten: {out / (key + ".json")}')
-
-
-def _combined_defaults(method: str) -> dict:
-  """Defaults of 'opt+reg': the optimizer's, plus the regularizer's knobs."""
-  spec = methods.parse_method(method)
-  base = dict(sweep.DEFAULT_HYPERPARAMS[spec.optimizer])
-  regularizer = dict(sweep.DEFAULT_HYPERPARAMS[spec.regularizer])
-  for key in ('base', 'learning_rate'):
-    regularizer.pop(key)
-  return {**base, **regularizer}
 
 
 def _tune(args: argparse.Namespace) -> None:
   out = args.out or RESULTS
   for key in _stream_keys(args.stream, args.scenario):
-    setup = _override(sweep.FULL[key], args)
+    setup = _override(presets.FULL[key], args)
     for method in args.methods:
       for seed in args.seeds:
         best, _, scores = sweep.tune(out, setup, method, args.grid_size, seed,
@@ -259,16 +256,33 @@ def _tune(args: argparse.Namespace) -> None:
 def _sweep(args: argparse.Namespace) -> None:
   out = args.out or RESULTS
   for key in _stream_keys(args.stream, args.scenario):
-    setup = _override(sweep.FULL[key], args)
+    setup = _override(presets.FULL[key], args)
     print(f'== {key}')
     document = sweep.sweep_stream(
         out, setup, args.methods, args.seeds, args.grid_size,
-        args.tuning_seed, args.data_dir, paper=key == sweep.PAPER.key,
+        args.tuning_seed, args.data_dir, paper=key == presets.PAPER.key,
         progress=not args.no_progress)
     _print_table(document)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def _verify(args: argparse.Namespace) -> int:
+  paths = args.runs or sweep.sample_runs(args.out, args.sample,
+                                         args.sample_seed)
+  failed = 0
+  for path in paths:
+    start = time.perf_counter()
+    differences = sweep.retrain_differences(path, args.data_dir)
+    failed += bool(differences)
+    verdict = ('differs: ' + ', '.join(differences) if differences
+               else 'reproduced bit for bit')
+    print(f'{path}: {verdict} ({time.perf_counter() - start:.0f} s)',
+          flush=True)
+  print(f'{len(paths) - failed} of {len(paths)} runs reproduced bit for bit')
+  return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Runs a command; returns the exit code."""
   args = build_parser().parse_args(argv)
   try:
     if args.command == 'run':
@@ -280,6 +294,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif args.command == 'report':
       path = report.write_report(args.out, readme_path=args.readme)
       print(f'written: {path}')
+    elif args.command == 'verify':
+      return _verify(args)
   except data.DataUnavailableError as error:
     print(f'error: {error}', file=sys.stderr)
     return 2

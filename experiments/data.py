@@ -10,15 +10,15 @@ offline. Nothing is read on import.
 """
 
 import functools
-import gzip
 import os
 from pathlib import Path
 import socket
 from typing import NamedTuple
 import urllib.parse
-import zlib
 
 import numpy as np
+
+from experiments import idx
 
 DATA_DIR_ENV = 'CLASSP_DATA_DIR'
 
@@ -27,18 +27,9 @@ NORMALIZATION = {
     'mnist': (0.1307, 0.3081),
     'fashion_mnist': (0.2860, 0.3530),
 }
-DATASETS = tuple(NORMALIZATION)
-
-IDX_FILES = {
-    'train_x': 'train-images-idx3-ubyte.gz',
-    'train_y': 'train-labels-idx1-ubyte.gz',
-    'test_x': 't10k-images-idx3-ubyte.gz',
-    'test_y': 't10k-labels-idx1-ubyte.gz',
-}
 
 _IMAGE_SHAPE = (28, 28)
 _NUM_CLASSES = 10
-_IDX_UBYTE = 0x08
 
 
 class DataUnavailableError(RuntimeError):
@@ -64,12 +55,13 @@ def load_dataset(
   before editing them in place.
 
   Args:
-    name: a tensorflow-datasets name, one of ``DATASETS``.
-    data_dir: a folder holding ``<name>/`` with the four ``IDX_FILES`` (or
-      those four files directly). Defaults to the ``CLASSP_DATA_DIR``
-      environment variable; when neither is set, the dataset comes from
-      tensorflow-datasets (in ``$TFDS_DATA_DIR``, else
-      ``~/tensorflow_datasets``), downloaded and prepared on first use.
+    name: a tensorflow-datasets name, one of :data:`experiments.idx.DATASETS`.
+    data_dir: a folder holding ``<name>/`` with the four
+      :data:`experiments.idx.IDX_FILES` (or those four files directly).
+      Defaults to the ``CLASSP_DATA_DIR`` environment variable; when neither
+      is set, the dataset comes from tensorflow-datasets (in
+      ``$TFDS_DATA_DIR``, else ``~/tensorflow_datasets``), downloaded and
+      prepared on first use.
 
   Returns:
     The train and test splits; images are scaled to [0, 1], then normalized
@@ -83,7 +75,7 @@ def load_dataset(
   """
   if name not in NORMALIZATION:
     raise ValueError(
-        f'Unknown dataset {name!r}; valid names: {", ".join(DATASETS)}.')
+        f'Unknown dataset {name!r}; valid names: {", ".join(idx.DATASETS)}.')
   if data_dir is None:
     data_dir = os.environ.get(DATA_DIR_ENV) or None
   if data_dir is None:
@@ -91,50 +83,11 @@ def load_dataset(
   return _read_dataset(name, **_local_files(name, data_dir))
 
 
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-  """Reads a gzip-compressed IDX file of unsigned bytes.
-
-  Args:
-    path: the ``.gz`` file.
-
-  Returns:
-    A read-only uint8 array with the dimensions given in the file's header.
-
-  Raises:
-    ValueError: naming the file if its header or size is invalid.
-  """
-  try:
-    with gzip.open(path, 'rb') as f:
-      content = f.read()
-  except (OSError, EOFError, zlib.error) as e:
-    raise ValueError(f'{path}: not a readable gzip file ({e}).') from e
-  if len(content) < 4:
-    raise ValueError(f'{path}: too short for an IDX header.')
-  zero, zero2, dtype_code, ndim = content[:4]
-  if zero or zero2 or dtype_code != _IDX_UBYTE or ndim == 0:
-    raise ValueError(
-        f'{path}: bad IDX magic number 0x{content[:4].hex()} (expected'
-        ' 0x000008NN: unsigned bytes, NN dimensions).')
-  header_size = 4 + 4 * ndim
-  if len(content) < header_size:
-    raise ValueError(f'{path}: IDX header truncated.')
-  shape = tuple(int(d) for d in np.frombuffer(
-      content, dtype='>u4', count=ndim, offset=4))
-  expected_size = header_size + int(np.prod(shape))
-  if len(content) != expected_size:
-    raise ValueError(
-        f'{path}: {len(content)} bytes, but the header {shape} implies'
-        f' {expected_size}.')
-  return np.frombuffer(content, dtype=np.uint8, offset=header_size).reshape(
-      shape)
-
-
 def _missing_data_message(name: str) -> str:
-  files = ', '.join(IDX_FILES.values())
+  files = ', '.join(idx.IDX_FILES.values())
   return (
       f'Put the four IDX files of {name!r} ({files}) in <dir>/{name}/ and pass'
-      f' --data-dir <dir> or set {DATA_DIR_ENV}=<dir>. In this project'
-      ' ../shared/data (next to the checkout) holds them.')
+      f' --data-dir <dir> or set {DATA_DIR_ENV}=<dir>.')
 
 
 def _local_files(
@@ -144,12 +97,13 @@ def _local_files(
   """Returns the IDX files of ``name`` in ``data_dir/name`` or ``data_dir``."""
   root = Path(data_dir).expanduser()
   directory = root / name if (root / name).is_dir() else root
-  missing = [f for f in IDX_FILES.values() if not (directory / f).is_file()]
+  missing = [f for f in idx.IDX_FILES.values()
+             if not (directory / f).is_file()]
   if missing:
     raise DataUnavailableError(
         f'{directory} lacks {", ".join(missing)}. '
         + _missing_data_message(name))
-  return {key: (directory / f).resolve() for key, f in IDX_FILES.items()}
+  return {key: (directory / f).resolve() for key, f in idx.IDX_FILES.items()}
 
 
 def _is_online(host: str, port: int, timeout: float = 3.0) -> bool:
@@ -169,11 +123,11 @@ def _downloaded_files(name: str) -> dict[str, Path]:
   URLs into the tfds downloads folder, checks the registered checksums and
   reuses earlier downloads.
   """
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # Slow: imported only when needed.
 
   builder = tfds.builder(name)
   urls = {key: urllib.parse.urljoin(builder.URL, f)
-          for key, f in IDX_FILES.items()}
+          for key, f in idx.IDX_FILES.items()}
   url = urllib.parse.urlsplit(builder.URL)
   port = url.port or (443 if url.scheme == 'https' else 80)
   # Checked first because the download manager retries for minutes.
@@ -200,21 +154,22 @@ def _read_dataset(
   """Reads, checks and normalizes the four IDX files of ``name``."""
   paths = {'train_x': train_x, 'train_y': train_y, 'test_x': test_x,
            'test_y': test_y}
-  return _normalized(name, {key: read_idx(path) for key, path in paths.items()},
+  return _normalized(name,
+                     {key: idx.read_idx(path) for key, path in paths.items()},
                      {key: str(path) for key, path in paths.items()})
 
 
 @functools.lru_cache(maxsize=len(NORMALIZATION))
 def _tfds_dataset(name: str) -> Dataset:
   """``name`` prepared by tensorflow-datasets (downloaded on first use)."""
-  from experiments import tfds_images  # pylint: disable=g-import-not-at-top
+  from experiments import tfds_images  # Imports tensorflow-datasets.
 
   arrays = tfds_images.load_arrays(
       name, lambda: _downloaded_files(name),
       data_dir=os.environ.get('TFDS_DATA_DIR') or None)
   origin = f'tensorflow-datasets {tfds_images.BUILDER_NAME}/{name}'
   return _normalized(name, arrays, {
-      key: f'{origin} ({key})' for key in IDX_FILES})
+      key: f'{origin} ({key})' for key in idx.IDX_FILES})
 
 
 def _normalized(
@@ -226,7 +181,7 @@ def _normalized(
 
   Args:
     name: the dataset, for its pixel mean and standard deviation.
-    arrays: uint8 arrays under the keys of ``IDX_FILES``.
+    arrays: uint8 arrays under the keys of :data:`experiments.idx.IDX_FILES`.
     origins: where each array came from, named in errors.
 
   Returns:

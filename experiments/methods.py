@@ -1,52 +1,36 @@
 """Methods: an optimizer (an optax transformation) plus a regularizer.
 
 A method name is one of :data:`METHODS`, or ``'<optimizer>+<regularizer>'``
-for any pairing (e.g. ``'classp+ewc'``). The regularizers' base optimizer is
-a tuned hyperparameter (``'base'``: ``'sgd'`` or ``'adam'``).
+for any pairing (e.g. ``'classp+ewc'``). A regularizer's own method tunes its
+base optimizer (the ``'base'`` hyperparameter, one of
+:data:`BASE_OPTIMIZERS`). The names come from the registries
+(:data:`experiments.optimizers.OPTIMIZERS`,
+:data:`experiments.regularizers.REGULARIZERS`); the search spaces and defaults
+from :mod:`experiments.configs.hyperparams`.
 """
 
 import collections
+from collections.abc import Mapping, Sequence
 import dataclasses
 import itertools
+from typing import Any
 import zlib
-from typing import Any, Mapping, Optional, Sequence
 
-import jax.numpy as jnp
 import numpy as np
 import optax
 
-import classp_optax
+from experiments import optimizers
 from experiments import regularizers
+from experiments.configs import hyperparams as hyperparams_config
 
-OPTIMIZERS = ('classp', 'sgd', 'adam', 'adagrad')
-REGULARIZED = ('ewc', 'online_ewc', 'si', 'mas', 'l2')
-METHODS = OPTIMIZERS + REGULARIZED + ('joint',)
-BASE_OPTIMIZERS = ('sgd', 'adam')
-
-_OPTIMIZER_KEYS = ('learning_rate', 'threshold', 'power', 'eps',
-                   'apply_scaling', 'initial_accumulator_value')
-_REGULARIZER_KEYS = ('strength', 'decay', 'damping')
-
-# Search spaces: each method draws the same number of configurations.
-_LEARNING_RATES = {
-    'classp': (0.003, 0.01, 0.03, 0.1),
-    'sgd': (0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
-    'adam': (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2),
-    'adagrad': (0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
-}
-# AdaGrad's accumulator starts at 0, like CLASSP's (optax's default is 0.1),
-# so that CLASSP with power 2 differs from it only by the threshold and eps.
-_FIXED = {'adagrad': {'initial_accumulator_value': 0.0}}
-_BASE_LEARNING_RATES = {'sgd': (0.01, 0.03, 0.1), 'adam': (3e-4, 1e-3)}
-_SPACES = {
-    'classp': {'threshold': (0.0, 1e-6, 1e-5, 1e-4), 'power': (1.0, 2.0)},
-    'ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4)},
-    'online_ewc': {'strength': (1.0, 10.0, 100.0, 1e3, 1e4),
-                   'decay': (0.7, 1.0)},
-    'si': {'strength': (0.01, 0.1, 1.0, 10.0)},
-    'mas': {'strength': (0.01, 0.1, 1.0, 10.0)},
-    'l2': {'strength': (0.01, 0.1, 1.0, 10.0)},
-}
+OPTIMIZERS = tuple(optimizers.OPTIMIZERS)
+REGULARIZED = tuple(name for name in regularizers.REGULARIZERS
+                    if name != 'none')
+JOINT = 'joint'
+METHODS = OPTIMIZERS + REGULARIZED + (JOINT,)
+BASE_OPTIMIZERS = tuple(hyperparams_config.BASE_OPTIMIZER_SPACES)
+# Joint training (all tasks at once, the upper bound) uses this optimizer.
+JOINT_OPTIMIZER = 'adam'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,23 +44,27 @@ class MethodSpec:
     joint: whether all tasks train together (the upper bound).
   """
   name: str
-  optimizer: Optional[str]
+  optimizer: str | None
   regularizer: str
   joint: bool = False
 
-  @property
-  def uses_classp(self) -> bool:
-    return self.optimizer == 'classp'
+  def optimizer_name(self, hyperparams: Mapping[str, Any]) -> str:
+    """The optimizer the method trains with under ``hyperparams``."""
+    optimizer = self.optimizer or hyperparams.get('base')
+    if optimizer is None:
+      raise ValueError(f"{self.name} needs a 'base' optimizer hyperparameter, "
+                       f'one of {list(BASE_OPTIMIZERS)}.')
+    return optimizer
 
 
 def parse_method(name: str) -> MethodSpec:
-  """Parses ``name`` into a :class:`MethodSpec`; raises ValueError if unknown."""
+  """Parses a method name; raises ValueError, listing the valid ones."""
   if name in OPTIMIZERS:
     return MethodSpec(name, name, 'none')
   if name in REGULARIZED:
     return MethodSpec(name, None, name)
-  if name == 'joint':
-    return MethodSpec(name, 'adam', 'none', joint=True)
+  if name == JOINT:
+    return MethodSpec(name, JOINT_OPTIMIZER, 'none', joint=True)
   optimizer, plus, regularizer = name.partition('+')
   if plus and optimizer in OPTIMIZERS and regularizer in REGULARIZED:
     return MethodSpec(name, optimizer, regularizer)
@@ -86,77 +74,77 @@ def parse_method(name: str) -> MethodSpec:
       f'regularizer in {list(REGULARIZED)}.')
 
 
-def make_optimizer(
-    name: str, hyperparams: Mapping[str, Any], *, injectable: bool = False,
-) -> optax.GradientTransformation:
-  """Builds an optimizer from the optimizer keys of ``hyperparams``.
-
-  Args:
-    name: one of :data:`OPTIMIZERS`.
-    hyperparams: at least ``learning_rate``; CLASSP also reads ``threshold``,
-      ``power``, ``eps`` and ``apply_scaling``.
-    injectable: wrap in ``optax.inject_hyperparams`` so that
-      :func:`classp_optax.set_hyperparams` can change them between tasks.
-
-  Returns:
-    The optax transformation.
-  """
-  kwargs = {k: v for k, v in hyperparams.items() if k in _OPTIMIZER_KEYS}
-  factories = {'classp': classp_optax.classp, 'sgd': optax.sgd,
-               'adam': optax.adam, 'adagrad': optax.adagrad}
-  if name not in factories:
-    raise ValueError(f'Unknown optimizer {name!r}; valid: {list(OPTIMIZERS)}.')
-  accepted = {'classp': set(_OPTIMIZER_KEYS) - {'initial_accumulator_value'},
-              'adagrad': {'learning_rate', 'initial_accumulator_value'}}
-  extra = set(kwargs) - accepted.get(name, {'learning_rate'})
-  if extra:
-    raise ValueError(f'{name} takes no {sorted(extra)}.')
-  if not injectable:
-    return factories[name](**kwargs)
-  if 'apply_scaling' in kwargs:
-    kwargs['apply_scaling'] = jnp.asarray(kwargs['apply_scaling'])
-  static = ('power',) if name == 'classp' else ()
-  return optax.inject_hyperparams(factories[name], static_args=static)(**kwargs)
-
-
 def build(
     spec: MethodSpec, hyperparams: Mapping[str, Any], *,
     injectable: bool = False,
 ) -> tuple[optax.GradientTransformation, regularizers.Regularizer]:
-  """The optimizer and regularizer of a method with chosen hyperparameters."""
-  optimizer = spec.optimizer or hyperparams.get('base')
-  if optimizer is None:
-    raise ValueError(f"{spec.name} needs a 'base' optimizer hyperparameter, "
-                     f'one of {list(BASE_OPTIMIZERS)}.')
+  """The optimizer and regularizer of a method with chosen hyperparameters.
+
+  Args:
+    spec: the method.
+    hyperparams: the regularizer's knobs (its factory's parameters), the
+      optimizer's (its factory's) and, when the method tunes it, ``'base'``.
+    injectable: see :func:`experiments.optimizers.make_optimizer`.
+
+  Returns:
+    ``(optimizer, regularizer)``.
+
+  Raises:
+    ValueError: naming a missing, unknown or invalid hyperparameter.
+  """
+  regularizer_keys = regularizers.hyperparams(spec.regularizer)
+  optimizer_kwargs = {
+      k: v for k, v in hyperparams.items()
+      if k not in regularizer_keys and (spec.optimizer or k != 'base')}
   regularizer = regularizers.make_regularizer(
       spec.regularizer,
-      **{k: v for k, v in hyperparams.items() if k in _REGULARIZER_KEYS})
-  return (make_optimizer(optimizer, hyperparams, injectable=injectable),
-          regularizer)
+      **{k: v for k, v in hyperparams.items() if k in regularizer_keys})
+  optimizer = optimizers.make_optimizer(
+      spec.optimizer_name(hyperparams), optimizer_kwargs,
+      injectable=injectable)
+  return optimizer, regularizer
+
+
+def default_hyperparams(name: str) -> dict[str, Any]:
+  """Built-in hyperparameters of a method (used where no sweep chose any).
+
+  Args:
+    name: a method name.
+
+  Returns:
+    :data:`experiments.configs.hyperparams.DEFAULT_HYPERPARAMS` ``[name]``;
+    for a pairing ``'optimizer+regularizer'`` without an entry, the
+    optimizer's defaults plus the regularizer's own knobs.
+  """
+  defaults = hyperparams_config.DEFAULT_HYPERPARAMS
+  if name in defaults:
+    return dict(defaults[name])
+  spec = parse_method(name)
+  regularizer_keys = regularizers.hyperparams(spec.regularizer)
+  return {**defaults[spec.optimizer],
+          **{k: v for k, v in defaults[spec.regularizer].items()
+             if k in regularizer_keys}}
 
 
 def _product(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-  keys = sorted(space)
-  return [dict(zip(keys, values))
-          for values in itertools.product(*(space[k] for k in keys))]
+  """Every combination of the knobs' values, the last knob varying fastest."""
+  return [dict(zip(space, values))
+          for values in itertools.product(*space.values())]
 
 
 def search_space(spec: MethodSpec) -> list[dict[str, Any]]:
-  """Every configuration a method may be tuned over."""
+  """Every configuration a method may be tuned over, in a fixed order."""
   if spec.optimizer is None:
-    optimizer_space = [{'base': base, 'learning_rate': lr}
-                       for base in BASE_OPTIMIZERS
-                       for lr in _BASE_LEARNING_RATES[base]]
+    optimizer_space = [
+        {'base': base, **config}
+        for base, space in hyperparams_config.BASE_OPTIMIZER_SPACES.items()
+        for config in _product(space)]
   else:
-    optimizer_space = [{'learning_rate': lr, **_FIXED.get(spec.optimizer, {})}
-                       for lr in _LEARNING_RATES[spec.optimizer]]
-    if spec.uses_classp:
-      optimizer_space = [{**c, **extra} for c in optimizer_space
-                         for extra in _product(_SPACES['classp'])]
-  if spec.regularizer == 'none':
-    return optimizer_space
-  return [{**c, **extra} for c in optimizer_space
-          for extra in _product(_SPACES[spec.regularizer])]
+    optimizer_space = _product(
+        hyperparams_config.OPTIMIZER_SPACES[spec.optimizer])
+  return [{**config, **extra} for config in optimizer_space
+          for extra in _product(
+              hyperparams_config.REGULARIZER_SPACES[spec.regularizer])]
 
 
 def tuning_grid(spec: MethodSpec, size: int) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ References:
   Forgetting and Intransigence <https://arxiv.org/abs/1801.10112>`_, 2018
 """
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import numpy as np

@@ -48,18 +48,17 @@ References:
   <https://arxiv.org/abs/1711.09601>`_, 2018
 """
 
+from collections.abc import Callable
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-from classp_optax import _validation
 
 DEFAULT_NUM_SAMPLES = 1024
 DEFAULT_CHUNK_SIZE = 256
@@ -208,7 +207,7 @@ def _mean_per_example_grad(
 
 
 def _first_examples(
-    task_data: TaskData, num_samples: Optional[int]
+    task_data: TaskData, num_samples: int | None
 ) -> tuple[chex.Array, chex.Array]:
   """The first ``num_samples`` inputs and labels (all for None)."""
   return task_data.x[:num_samples], task_data.y[:num_samples]
@@ -217,7 +216,7 @@ def _first_examples(
 def empirical_fisher(
     params: optax.Params,
     task_data: TaskData,
-    num_samples: Optional[int] = DEFAULT_NUM_SAMPLES,
+    num_samples: int | None = DEFAULT_NUM_SAMPLES,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> optax.Params:
   """Diagonal empirical Fisher: mean squared per-example loss gradient.
@@ -256,7 +255,7 @@ class _SquaredOutputNorm:
 def output_sensitivity(
     params: optax.Params,
     task_data: TaskData,
-    num_samples: Optional[int] = DEFAULT_NUM_SAMPLES,
+    num_samples: int | None = DEFAULT_NUM_SAMPLES,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> optax.Params:
   """MAS importance: mean over examples of ``|d ||f(x)||_2^2 / d theta|``.
@@ -279,11 +278,29 @@ def output_sensitivity(
       jnp.abs, params, x, y, chunk_size=chunk_size)
 
 
-def _check_nonnegative(name: str, value: chex.Numeric) -> None:
-  _validation.check_hyperparameter(name, value, minimum=0.0, inclusive=True)
+def _check_range(name: str, value: chex.Numeric, *, minimum: float = 0.0,
+                 inclusive: bool = True, maximum: float | None = None) -> None:
+  """Raises ValueError naming ``name`` unless a concrete ``value`` is in range.
+
+  Traced values (a factory called under ``jax.jit``) are not checked.
+  """
+  if isinstance(value, jax.core.Tracer):
+    return
+  array = np.asarray(value)
+  if not (np.issubdtype(array.dtype, np.integer)
+          or np.issubdtype(array.dtype, np.floating)):
+    raise ValueError(f'{name} must be a real number, got {value!r}.')
+  array = array.astype(np.float64)
+  if not np.all(np.isfinite(array)):
+    raise ValueError(f'{name} must be finite, got {value!r}.')
+  if np.any(array < minimum if inclusive else array <= minimum):
+    bound = '>=' if inclusive else '>'
+    raise ValueError(f'{name} must be {bound} {minimum}, got {value!r}.')
+  if maximum is not None and np.any(array > maximum):
+    raise ValueError(f'{name} must be <= {maximum}, got {value!r}.')
 
 
-def _check_sampling(num_samples: Optional[int], chunk_size: int) -> None:
+def _check_sampling(num_samples: int | None, chunk_size: int) -> None:
   """Raises ValueError unless both are positive ints (or None samples)."""
   for name, value, optional in (('num_samples', num_samples, True),
                                 ('chunk_size', chunk_size, False)):
@@ -319,7 +336,7 @@ def l2(strength: float) -> Regularizer:
   Returns:
     A :class:`Regularizer` with an :class:`L2State`.
   """
-  _check_nonnegative('strength', strength)
+  _check_range('strength', strength)
 
   def penalty(params, state):
     return jnp.where(state.num_tasks > 0,
@@ -336,7 +353,7 @@ def l2(strength: float) -> Regularizer:
 
 def ewc(
     strength: float,
-    num_samples: Optional[int] = DEFAULT_NUM_SAMPLES,
+    num_samples: int | None = DEFAULT_NUM_SAMPLES,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Regularizer:
   """Elastic weight consolidation, one penalty per finished task.
@@ -358,7 +375,7 @@ def ewc(
   References:
     Kirkpatrick et al., 2017 (see module docstring).
   """
-  _check_nonnegative('strength', strength)
+  _check_range('strength', strength)
   _check_sampling(num_samples, chunk_size)
 
   def penalty(params, state):
@@ -401,7 +418,7 @@ def _running_importance(
 def online_ewc(
     strength: float,
     decay: float,
-    num_samples: Optional[int] = DEFAULT_NUM_SAMPLES,
+    num_samples: int | None = DEFAULT_NUM_SAMPLES,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Regularizer:
   """Online EWC: one running Fisher anchored to the latest task's weights.
@@ -422,11 +439,8 @@ def online_ewc(
   References:
     Schwarz et al., 2018 (see module docstring).
   """
-  _check_nonnegative('strength', strength)
-  _check_nonnegative('decay', decay)
-  concrete_decay = _validation.concrete_value(decay)
-  if concrete_decay is not None and np.any(concrete_decay > 1):
-    raise ValueError(f'decay must be <= 1, got {decay!r}.')
+  _check_range('strength', strength)
+  _check_range('decay', decay, maximum=1.0)
   _check_sampling(num_samples, chunk_size)
   return _running_importance(
       0.5 * strength,
@@ -454,9 +468,8 @@ def si(strength: float, damping: float = 0.1) -> Regularizer:
   References:
     Zenke et al., 2017 (see module docstring).
   """
-  _check_nonnegative('strength', strength)
-  _validation.check_hyperparameter(
-      'damping', damping, minimum=0.0, inclusive=False)
+  _check_range('strength', strength)
+  _check_range('damping', damping, inclusive=False)
 
   def init(params):
     zeros = optax.tree.zeros_like(params)
@@ -485,7 +498,7 @@ def si(strength: float, damping: float = 0.1) -> Regularizer:
 
 def mas(
     strength: float,
-    num_samples: Optional[int] = DEFAULT_NUM_SAMPLES,
+    num_samples: int | None = DEFAULT_NUM_SAMPLES,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Regularizer:
   """Memory aware synapses: importance from the output's sensitivity.
@@ -507,7 +520,7 @@ def mas(
   References:
     Aljundi et al., 2018 (see module docstring).
   """
-  _check_nonnegative('strength', strength)
+  _check_range('strength', strength)
   _check_sampling(num_samples, chunk_size)
   return _running_importance(
       strength,
@@ -516,14 +529,27 @@ def mas(
       decay=1.0)
 
 
-REGULARIZERS = {
+# name -> factory; the factory's keyword parameters are the hyperparameters.
+REGULARIZERS: dict[str, Callable[..., Regularizer]] = {
     'none': none,
-    'l2': l2,
     'ewc': ewc,
     'online_ewc': online_ewc,
     'si': si,
     'mas': mas,
+    'l2': l2,
 }
+
+
+def hyperparams(name: str) -> tuple[str, ...]:
+  """The hyperparameters regularizer ``name`` accepts (its factory's)."""
+  return tuple(inspect.signature(_factory(name)).parameters)
+
+
+def _factory(name: str) -> Callable[..., Regularizer]:
+  if name not in REGULARIZERS:
+    raise ValueError(
+        f'Unknown regularizer {name!r}; valid names: {sorted(REGULARIZERS)}.')
+  return REGULARIZERS[name]
 
 
 def make_regularizer(name: str, **hyperparams: Any) -> Regularizer:
@@ -540,10 +566,7 @@ def make_regularizer(name: str, **hyperparams: Any) -> Regularizer:
     ValueError: for an unknown name, an unknown or missing hyperparameter, or
       an invalid value (naming it).
   """
-  if name not in REGULARIZERS:
-    raise ValueError(
-        f'Unknown regularizer {name!r}; valid names: {sorted(REGULARIZERS)}.')
-  factory = REGULARIZERS[name]
+  factory = _factory(name)
   parameters = inspect.signature(factory).parameters
   unknown = sorted(set(hyperparams) - set(parameters))
   if unknown:

@@ -10,10 +10,11 @@ output depends only on the JSON files (sorted keys, no timestamps), so
 regenerating it from unchanged results gives byte-identical Markdown.
 """
 
+from collections.abc import Sequence
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 import numpy as np
 
 from experiments import metrics
+from experiments import streams
 
 JOINT = 'joint'
 RESULTS_FILE = 'RESULTS.md'
@@ -37,8 +39,7 @@ _LOG_SCALE_RATIO = 100.0
 
 def result_name(result: dict[str, Any]) -> str:
   """File stem of a result: ``'<stream>'`` or ``'<stream>_<scenario>'``."""
-  scenario = result.get('scenario')
-  return f"{result['stream']}_{scenario}" if scenario else result['stream']
+  return streams.stream_key(result['stream'], result.get('scenario'))
 
 
 def _label(result: dict[str, Any]) -> str:

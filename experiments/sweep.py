@@ -1,188 +1,35 @@
-"""Protocols, resumable runs, tuning and the result files.
+"""Resumable runs, tuning, summaries and the result files.
 
 Every finished run (one method, one configuration or seed) is written at once
 to ``<out>/runs/<stream key>/<method>/<tag>.json`` and skipped when a rerun
 finds it with the same configuration (and :data:`CODE_VERSION`), so a sweep
 can be stopped and resumed. :func:`sweep_stream` turns a stream's runs into
-``<out>/<stream key>.json``.
+``<out>/<stream key>.json``; :func:`run_methods` does the same for methods
+with fixed hyperparameters (the presets of ``python -m experiments run``).
+What runs where is configured in :mod:`experiments.configs`.
 """
 
+from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import jax
 import numpy as np
 
 from experiments import methods
 from experiments import metrics
-from experiments import streams
 from experiments import training
-
+from experiments.configs import presets
+from experiments.protocol import MethodRun
+from experiments.protocol import Preset
+from experiments.protocol import Setup
 
 # Part of every cached run's key: bump it when a change to the library or the
 # experiments changes what a run computes, so that no stale run is reused.
 CODE_VERSION = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class Setup:
-  """A stream and the protocol every method shares on it.
-
-  Attributes:
-    stream: a name of :data:`experiments.streams.STREAMS`.
-    scenario: its scenario, or None.
-    num_tasks: tasks (permuted MNIST only; None keeps the stream's).
-    train_per_task: training examples per task (None: all).
-    val_per_task: validation examples per task.
-    test_per_task: test examples per task (None: all).
-    protocol: model, epochs, batch size.
-    notes: what a reader should know when comparing with the literature.
-  """
-  stream: str
-  scenario: Optional[str]
-  num_tasks: Optional[int]
-  train_per_task: Optional[int]
-  val_per_task: Optional[int]
-  test_per_task: Optional[int]
-  protocol: training.Protocol
-  notes: tuple[str, ...] = ()
-
-  @property
-  def key(self) -> str:
-    return self.stream + (f'_{self.scenario}' if self.scenario else '')
-
-  def make_stream(self, seed: int, data_dir: Optional[str]) -> streams.Stream:
-    return streams.make_stream(
-        self.stream, self.scenario, data_dir=data_dir, num_tasks=self.num_tasks,
-        train_per_task=self.train_per_task, val_per_task=self.val_per_task,
-        test_per_task=self.test_per_task, seed=seed)
-
-  def config(self) -> dict[str, Any]:
-    """The protocol as recorded in the result files."""
-    config = dataclasses.asdict(self)
-    protocol = config.pop('protocol')
-    del config['notes']
-    return {**config, **protocol}
-
-
-_MLP = training.Protocol(model='mlp', hidden=(256, 256), epochs=2,
-                         batch_size=64)
-_LITERATURE = (
-    'van de Ven & Tolias (2019) train an MLP of 2x400 (split) or 2x1000 '
-    '(permuted) units for 2000 (split) or 5000 (permuted) iterations of '
-    'batch 128 per task on all training data, and test on the whole test '
-    'set. This protocol, the same for every method, trains an MLP of 2x256 '
-    'units for 2 epochs of 3,000 examples per task (94 steps of batch 64), '
-    'about 20-50x less training, and tests on at most 2,000 examples per '
-    'task, to fit the sweep into about 6 hours of a 2-core CPU.')
-
-_ADAGRAD = (
-    "`adagrad` starts its accumulator at 0 (optax's default is 0.1): it is "
-    'then CLASSP with power 2 and threshold 0, up to where eps sits, so the '
-    'two rows separate the threshold and the power from AdaGrad itself. '
-    'Every method draws 8 configurations from its search space (balanced '
-    'over the knob values); CLASSP searches learning rate, threshold and '
-    'power, so it sees fewer learning rates than the one-knob optimizers.')
-
-FULL = {
-    setup.key: setup for setup in (
-        Setup('permuted_mnist', None, num_tasks=10, train_per_task=3000,
-              val_per_task=600, test_per_task=2000, protocol=_MLP,
-              notes=(_LITERATURE, _ADAGRAD)),
-        *(Setup('split_mnist', scenario, num_tasks=None, train_per_task=3000,
-                val_per_task=600, test_per_task=None, protocol=_MLP,
-                notes=(_LITERATURE, _ADAGRAD))
-          for scenario in ('task', 'domain', 'class')),
-        Setup('mnist_fashion', None, num_tasks=None, train_per_task=4000,
-              val_per_task=600, test_per_task=2000,
-              protocol=training.Protocol(model='cnn', epochs=1, batch_size=32),
-              notes=('The paper trains 4 epochs of all 60,000 MNIST images, '
-                     'then 1 of Fashion-MNIST; here 4,000 images per task and '
-                     '1 epoch each (the paper preset keeps its 4 + 1 epochs '
-                     'on these images), tested on 2,000 images per task, to '
-                     'fit the CPU budget.', _ADAGRAD)),
-    )
-}
-
-QUICK = Setup('permuted_mnist', None, num_tasks=5, train_per_task=2000,
-              val_per_task=300, test_per_task=1000,
-              protocol=dataclasses.replace(_MLP, epochs=1),
-              notes=('The quick default run: 5 tasks, 2,000 examples each, '
-                     'one epoch, no tuning.',))
-
-QUICK_METHODS = ('classp', 'ewc', 'online_ewc', 'sgd', 'adam')
-
-# Used when no sweep result exists for the stream (else `run` takes the
-# sweep's choices): the sweep's choices on permuted MNIST
-# (experiments/results/permuted_mnist.json).
-DEFAULT_HYPERPARAMS = {
-    'classp': {'learning_rate': 0.03, 'threshold': 1e-4, 'power': 1.0},
-    'sgd': {'learning_rate': 0.05},
-    'adam': {'learning_rate': 1e-4},
-    'adagrad': {'learning_rate': 0.01, 'initial_accumulator_value': 0.0},
-    'ewc': {'base': 'sgd', 'learning_rate': 0.03, 'strength': 10.0},
-    'online_ewc': {'base': 'adam', 'learning_rate': 3e-4, 'strength': 100.0,
-                   'decay': 1.0},
-    'si': {'base': 'sgd', 'learning_rate': 0.1, 'strength': 0.1},
-    'mas': {'base': 'adam', 'learning_rate': 1e-3, 'strength': 0.01},
-    'l2': {'base': 'sgd', 'learning_rate': 0.1, 'strength': 0.1},
-    'joint': {'learning_rate': 1e-3},
-}
-
-# The CLASSP author's protocol on MNIST -> Fashion-MNIST (../shared/CLASSP.md):
-# CLASSP with scaling off and threshold 0.5 on task 1, scaling on and
-# threshold 0 on task 2, on one optimizer state; EWC with SGD 0.25, lambda 5000.
-def paper_setup(setup: Setup) -> Setup:
-  """``setup`` with the paper's schedule: 4 + 1 epochs in dataset order."""
-  return dataclasses.replace(setup, protocol=dataclasses.replace(
-      setup.protocol, epochs=(4, 1), shuffle=False))
-
-
-PAPER = paper_setup(FULL['mnist_fashion'])
-PAPER_METHODS = {
-    'classp': dict(
-        hyperparams={'learning_rate': 0.2, 'eps': 1e-5, 'power': 1.0,
-                     'threshold': 0.5, 'apply_scaling': False},
-        task_hyperparams=({'threshold': 0.5, 'apply_scaling': False},
-                          {'threshold': 0.0, 'apply_scaling': True})),
-    # What the author's class actually ran: its test (grad ** 2).any() > 0.5
-    # is True > 0.5, so every element passes; per element, threshold 0.
-    'classp_author_code': dict(
-        method='classp', tag='paper-author-code-seed',
-        hyperparams={'learning_rate': 0.2, 'eps': 1e-5, 'power': 1.0,
-                     'threshold': 0.0, 'apply_scaling': False},
-        task_hyperparams=({'threshold': 0.0, 'apply_scaling': False},
-                          {'threshold': 0.0, 'apply_scaling': True})),
-    'ewc': dict(hyperparams={'base': 'sgd', 'learning_rate': 0.25,
-                             'strength': 5000.0}),
-    # ../shared/CLASSP.md gives only 'diagonal empirical Fisher'. Scripts
-    # that square mini-batch-mean gradients get about F / batch_size of the
-    # per-example Fisher F used here (the mean gradient is near 0 after
-    # training), and many omit the 1/2: lambda 5000 there is about
-    # strength = 2 * 5000 / 32 = 312.5 here.
-    'ewc_author_scale': dict(
-        method='ewc', tag='paper-author-scale-seed',
-        hyperparams={'base': 'sgd', 'learning_rate': 0.25,
-                     'strength': 2 * 5000.0 / 32}),
-}
-PAPER_DESCRIPTION = (
-    "The CLASSP author's hyperparameters and schedule (4 epochs of MNIST, 1 of "
-    'Fashion-MNIST, dataset order, batch 32, lr 0.2, eps 1e-5, p=1; threshold '
-    '0.5 with scaling off on task 1, threshold 0 with scaling on on task 2; '
-    'EWC with SGD 0.25, lambda 5000) on the 4,000 training images per task '
-    'of the tuned protocol, scored on the test split in eval mode. '
-    "This project's EWC uses the per-example empirical Fisher and "
-    'strength/2. The paper does not say how its Fisher was estimated; '
-    'scripts that square mini-batch-mean gradients get values smaller by '
-    'about the batch size, often with no 1/2, so `ewc` keeps lambda 5000 as '
-    'written and `ewc_author_scale` uses 2 * 5000 / 32 = 312.5, that '
-    'convention translated. '
-    "`classp_author_code` is what the author's class computed with these "
-    'settings: its threshold test collapses a tensor to one boolean, so a '
-    'threshold of 0.5 let every element through (threshold 0 per element).')
 
 
 def _to_json(value: Any) -> Any:
@@ -210,28 +57,78 @@ def device_label() -> str:
   return f'{training.device_name()}, JAX {jax.__version__}'
 
 
-def cached_run(
-    path: Path, setup: Setup, method: str, hyperparams: Mapping[str, Any],
-    seed: int, data_dir: Optional[str], *, progress: bool = True,
-    task_hyperparams: Optional[Sequence[Mapping[str, Any]]] = None,
+def _run_config(
+    setup: Setup, method: str, hyperparams: Mapping[str, Any], seed: int,
+    task_hyperparams: Sequence[Mapping[str, Any]] | None,
 ) -> dict[str, Any]:
-  """Runs one method once, or loads the run if ``path`` holds the same one."""
-  config = _to_json({'code_version': CODE_VERSION,
-                     'setup': setup.config(), 'method': method,
-                     'hyperparams': dict(hyperparams), 'seed': seed,
-                     'task_hyperparams': task_hyperparams})
-  if path.exists():
-    stored = json.loads(path.read_text())
-    if stored.get('config') == config:
-      return stored
+  """A run's key, as stored in its file."""
+  return _to_json({'code_version': CODE_VERSION,
+                   'setup': setup.config(), 'method': method,
+                   'hyperparams': dict(hyperparams), 'seed': seed,
+                   'task_hyperparams': task_hyperparams})
+
+
+def _train(
+    setup: Setup, method: str, hyperparams: Mapping[str, Any], seed: int,
+    data_dir: str | None,
+    task_hyperparams: Sequence[Mapping[str, Any]] | None,
+    progress: bool,
+) -> dict[str, Any]:
+  """Trains one run; returns what its file holds besides config and device."""
   result = training.run(
       setup.make_stream(seed, data_dir), methods.parse_method(method),
       hyperparams, setup.protocol, seed, task_hyperparams=task_hyperparams,
       progress=progress)
+  return _to_json(dataclasses.asdict(result))
+
+
+def cached_run(
+    path: Path, setup: Setup, method: str, hyperparams: Mapping[str, Any],
+    seed: int, data_dir: str | None, *, progress: bool = True,
+    task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+  """Runs one method once, or loads the run if ``path`` holds the same one."""
+  config = _run_config(setup, method, hyperparams, seed, task_hyperparams)
+  if path.exists():
+    stored = json.loads(path.read_text())
+    if stored.get('config') == config:
+      return stored
   record = {'config': config, 'device': device_label(),
-            **_to_json(dataclasses.asdict(result))}
+            **_train(setup, method, hyperparams, seed, data_dir,
+                     task_hyperparams, progress)}
   write_json(path, record)
   return record
+
+
+# What a retrained run must reproduce exactly (wall time and device apart).
+REPRODUCED = ('test_acc', 'val_acc', 'state_bytes', 'param_bytes',
+              'diagnostics')
+
+
+def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
+  """Retrains the run stored at ``path``; names what differs from the file.
+
+  Args:
+    path: a run file written by :func:`cached_run`.
+    data_dir: the data folder.
+
+  Returns:
+    The names of :data:`REPRODUCED` whose retrained value is not bit for bit
+    the stored one, and ``'config'`` if the current code would key the run
+    differently (so a sweep would not reuse it); empty when it reproduces.
+  """
+  stored = json.loads(path.read_text())
+  config = stored['config']
+  setup = Setup.from_config(config['setup'])
+  differences = []
+  if _run_config(setup, config['method'], config['hyperparams'],
+                 config['seed'], config['task_hyperparams']) != config:
+    differences.append('config')
+  fresh = _train(setup, config['method'], config['hyperparams'],
+                 config['seed'], data_dir, config['task_hyperparams'],
+                 progress=False)
+  return differences + [key for key in REPRODUCED
+                        if fresh[key] != stored[key]]
 
 
 def validation_score(run_record: Mapping[str, Any]) -> float:
@@ -241,7 +138,7 @@ def validation_score(run_record: Mapping[str, Any]) -> float:
 
 def tune(
     out: Path, setup: Setup, method: str, grid_size: int, tuning_seed: int,
-    data_dir: Optional[str], *, progress: bool = True,
+    data_dir: str | None, *, progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[float]]:
   """Runs a method's tuning grid; returns (best, grid, validation scores)."""
@@ -284,33 +181,42 @@ def method_summary(
   return _to_json(summary)
 
 
-def _is_joint(method: str) -> bool:
-  return methods.parse_method(method).joint
-
-
 def evaluate(
-    out: Path, setup: Setup, method: str, hyperparams: Mapping[str, Any],
-    seeds: Sequence[int], data_dir: Optional[str], *, tag: str = 'seed',
-    task_hyperparams: Optional[Sequence[Mapping[str, Any]]] = None,
-    progress: bool = True, log: Callable[[str], None] = print,
+    out: Path, setup: Setup, run: MethodRun, seeds: Sequence[int],
+    data_dir: str | None, *, progress: bool = True,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
   """Runs (or loads) a method on each seed; returns its summary block."""
   runs = []
   for seed in seeds:
     runs.append(cached_run(
-        out / 'runs' / setup.key / method / f'{tag}-{seed}.json', setup,
-        method, hyperparams, seed, data_dir, progress=progress,
-        task_hyperparams=task_hyperparams))
-    log(f'  {tag} {setup.key} {method} seed {seed}: ACC '
+        out / 'runs' / setup.key / run.method / f'{run.tag}-{seed}.json',
+        setup, run.method, run.hyperparams, seed, data_dir, progress=progress,
+        task_hyperparams=run.task_hyperparams))
+    log(f'  {run.tag} {setup.key} {run.method} seed {seed}: ACC '
         f'{metrics.average_accuracy(runs[-1]["test_acc"]):.4f} '
         f'({runs[-1]["wall_s"]:.0f} s)')
-  return method_summary(runs, hyperparams)
+  return method_summary(runs, run.hyperparams)
+
+
+def evaluate_all(
+    out: Path, setup: Setup, runs: Mapping[str, MethodRun],
+    seeds: Sequence[int], data_dir: str | None, *, progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+  """:func:`evaluate` for each named run; returns their blocks by name."""
+  blocks = {}
+  for name, run in runs.items():
+    log(f'{name}: {dict(run.hyperparams)}')
+    blocks[name] = evaluate(out, setup, run, seeds, data_dir,
+                            progress=progress, log=log)
+  return blocks
 
 
 def result_document(
-    setup: Setup, seeds: Sequence[int], tuning_seed: Optional[int],
-    method_blocks: Mapping[str, Any], grid_size: Optional[int],
-    presets: Optional[Mapping[str, Any]] = None,
+    setup: Setup, seeds: Sequence[int], tuning_seed: int | None,
+    method_blocks: Mapping[str, Any], grid_size: int | None,
+    preset_blocks: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
   """A whole result file (the schema experiments.report reads)."""
   document = {
@@ -319,8 +225,8 @@ def result_document(
       'protocol': {**setup.config(), 'grid_size': grid_size},
       'notes': list(setup.notes), 'methods': dict(method_blocks),
   }
-  if presets:
-    document['presets'] = dict(presets)
+  if preset_blocks:
+    document['presets'] = dict(preset_blocks)
   return _to_json(document)
 
 
@@ -336,7 +242,7 @@ def tuned_hyperparams(out: Path, setup_key: str) -> dict[str, dict[str, Any]]:
 
 def sweep_stream(
     out: Path, setup: Setup, method_names: Sequence[str], seeds: Sequence[int],
-    grid_size: int, tuning_seed: int, data_dir: Optional[str], *,
+    grid_size: int, tuning_seed: int, data_dir: str | None, *,
     paper: bool = False, progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -356,26 +262,91 @@ def sweep_stream(
   for method in method_names:
     best, grid, scores = tune(out, setup, method, grid_size, tuning_seed,
                               data_dir, progress=progress, log=log)
-    block = evaluate(out, setup, method, best, seeds, data_dir,
+    block = evaluate(out, setup, MethodRun(method, best), seeds, data_dir,
                      progress=progress, log=log)
     blocks[method] = {**block, 'grid': grid, 'val_avg_acc': scores}
     # Write after each method: a partial sweep already leaves a result file.
     write_json(out / f'{setup.key}.json', result_document(
         setup, seeds, tuning_seed, blocks, grid_size))
-  presets = None
+  preset_blocks = None
   if paper:
-    paper = paper_setup(setup)
-    presets = {'paper': {
-        'description': PAPER_DESCRIPTION,
-        'protocol': paper.config(),
-        'methods': {
-            name: evaluate(out, paper, spec.get('method', name),
-                           spec['hyperparams'], seeds, data_dir,
-                           tag=spec.get('tag', 'paper-seed'),
-                           task_hyperparams=spec.get('task_hyperparams'),
-                           progress=progress, log=log)
-            for name, spec in PAPER_METHODS.items()}}}
+    paper_setup = presets.paper_setup(setup)
+    preset_blocks = {'paper': {
+        'description': presets.PAPER_DESCRIPTION,
+        'protocol': paper_setup.config(),
+        'methods': evaluate_all(out, paper_setup, presets.PAPER_METHODS,
+                                seeds, data_dir, progress=progress, log=log)}}
   document = result_document(setup, seeds, tuning_seed, blocks, grid_size,
-                             presets)
+                             preset_blocks)
   write_json(out / f'{setup.key}.json', document)
   return document
+
+
+def method_run(preset: Preset, name: str,
+               tuned: Mapping[str, Mapping[str, Any]]) -> MethodRun:
+  """How ``preset`` runs method ``name``.
+
+  Args:
+    preset: the preset.
+    name: a method name, or a name of ``preset.fixed``.
+    tuned: hyperparameters a finished sweep chose, by method name
+      (:func:`tuned_hyperparams`).
+
+  Returns:
+    The preset's fixed run of ``name`` if it has one; else ``name`` with the
+    sweep's choice, else with its defaults
+    (:func:`experiments.methods.default_hyperparams`).
+
+  Raises:
+    ValueError: for an unknown name, saying which preset has it if any.
+  """
+  if name in preset.fixed:
+    return preset.fixed[name]
+  try:
+    methods.parse_method(name)
+  except ValueError as error:
+    owners = [p.name for p in presets.PRESETS.values() if name in p.fixed]
+    if owners:
+      raise ValueError(
+          f'{error} ({name!r} belongs to --preset {owners[0]})') from None
+    raise
+  return MethodRun(name, tuned.get(name) or methods.default_hyperparams(name),
+                   tag=f'{preset.name}-seed')
+
+
+def run_methods(
+    out: Path, setup: Setup, runs: Mapping[str, MethodRun],
+    seeds: Sequence[int], data_dir: str | None, *, progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+  """Evaluates fixed runs on a stream; writes and returns its result file."""
+  document = result_document(
+      setup, seeds, None, evaluate_all(out, setup, runs, seeds, data_dir,
+                                       progress=progress, log=log), None)
+  write_json(out / f'{setup.key}.json', document)
+  return document
+
+
+def sample_runs(out: Path, per_protocol: int, seed: int = 0) -> list[Path]:
+  """A seeded sample of the run files under ``out/runs``.
+
+  Args:
+    out: a results folder.
+    per_protocol: run files drawn per stream and protocol (all when fewer).
+    seed: the draw's seed.
+
+  Returns:
+    The drawn paths, sorted.
+  """
+  groups: dict[str, list[Path]] = {}
+  for path in sorted((out / 'runs').glob('*/*/*.json')):
+    setup_config = json.loads(path.read_text())['config']['setup']
+    groups.setdefault(json.dumps(setup_config, sort_keys=True), []).append(
+        path)
+  rng = np.random.default_rng(seed)
+  drawn = []
+  for paths in groups.values():
+    chosen = rng.choice(len(paths), min(per_protocol, len(paths)),
+                        replace=False)
+    drawn += [paths[i] for i in chosen]
+  return sorted(drawn)

@@ -9,13 +9,13 @@ this module imports tensorflow-datasets; :mod:`experiments.data` does so only
 when it has no local data folder.
 """
 
+from collections.abc import Callable, Iterator, Mapping
 import os
-from typing import Callable, Iterator, Mapping, Optional
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from experiments import data
+from experiments import idx
 
 BUILDER_NAME = 'classp_idx_images'
 _SPLITS = {'train': ('train_x', 'train_y'), 'test': ('test_x', 'test_y')}
@@ -24,17 +24,18 @@ _SPLITS = {'train': ('train_x', 'train_y'), 'test': ('test_x', 'test_y')}
 class ClasspIdxImages(tfds.core.GeneratorBasedBuilder):
   """The images and labels of four IDX files, in their order, as uint8.
 
-  One builder config per name of :data:`experiments.data.DATASETS`; the
+  One builder config per name of :data:`experiments.idx.DATASETS`; the
   builder prepares from files it is given (``idx_files``) and downloads
   nothing itself.
   """
 
   VERSION = tfds.core.Version('1.0.0')
   BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=name)
-                     for name in data.DATASETS]
+                     for name in idx.DATASETS]
 
-  def __init__(self, *, idx_files: Optional[Mapping[str, os.PathLike[str]]]
-               = None, **kwargs):
+  def __init__(self, *,
+               idx_files: Mapping[str, os.PathLike[str]] | None = None,
+               **kwargs):
     self._idx_files = idx_files
     super().__init__(**kwargs)
 
@@ -61,7 +62,7 @@ class ClasspIdxImages(tfds.core.GeneratorBasedBuilder):
             for split, (images, labels) in _SPLITS.items()}
 
   def _generate_examples(self, images_path, labels_path) -> Iterator:
-    images, labels = data.read_idx(images_path), data.read_idx(labels_path)
+    images, labels = idx.read_idx(images_path), idx.read_idx(labels_path)
     if images.ndim != 3 or len(images) != len(labels):
       raise ValueError(f'{images_path}: images of shape {images.shape} for '
                        f'{len(labels)} labels in {labels_path}.')
@@ -72,21 +73,21 @@ class ClasspIdxImages(tfds.core.GeneratorBasedBuilder):
 def load_arrays(
     name: str,
     download: Callable[[], Mapping[str, os.PathLike[str]]],
-    data_dir: Optional[str] = None,
+    data_dir: str | None = None,
 ) -> dict[str, np.ndarray]:
   """Prepares ``name`` once, then reads it with ``tfds.data_source``.
 
   Args:
-    name: one of :data:`experiments.data.DATASETS`.
+    name: one of :data:`experiments.idx.DATASETS`.
     download: returns the four IDX files (keys of
-      :data:`experiments.data.IDX_FILES`); called only when the dataset is
+      :data:`experiments.idx.IDX_FILES`); called only when the dataset is
       not prepared yet.
     data_dir: the tensorflow-datasets folder (None: its default,
       ``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
 
   Returns:
     uint8 images ``[N, 28, 28]`` and uint8 labels ``[N]`` under the keys of
-    :data:`experiments.data.IDX_FILES`, in the files' order.
+    :data:`experiments.idx.IDX_FILES`, in the files' order.
   """
   builder = ClasspIdxImages(config=name, data_dir=data_dir)
   if not builder.is_prepared():

@@ -8,11 +8,12 @@ the device only a few times per epoch, to advance the progress bar. (A
 whose convolutions lose their fast path inside a while loop.)
 """
 
+from collections.abc import Mapping, Sequence
 import dataclasses
 import os
 import platform
 import time
-from typing import Any, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 import chex
 from flax import nnx
@@ -27,8 +28,10 @@ import classp_optax
 from experiments import methods
 from experiments import metrics
 from experiments import models
+from experiments import optimizers
 from experiments import regularizers
 from experiments import streams
+from experiments.protocol import Protocol
 
 _PROGRESS_UPDATES_PER_EPOCH = 10
 _EVAL_BATCH = 500
@@ -42,29 +45,6 @@ def device_name() -> str:
   return f'{device.platform} ({device.device_kind})'
 
 
-@dataclasses.dataclass(frozen=True)
-class Protocol:
-  """What every method of a stream shares: model, epochs, batches.
-
-  Attributes:
-    model: ``'mlp'`` or ``'cnn'``.
-    hidden: hidden widths of the MLP.
-    epochs: epochs per task (one int, or one per task).
-    batch_size: examples per step.
-    shuffle: shuffle each epoch (False: dataset order, as the paper's runs).
-    fisher_samples: examples given to a regularizer at the end of a task.
-  """
-  model: str = 'mlp'
-  hidden: tuple[int, ...] = (256, 256)
-  epochs: int | tuple[int, ...] = 1
-  batch_size: int = 64
-  shuffle: bool = True
-  fisher_samples: int = 1024
-
-  def epochs_of(self, task: int) -> int:
-    return self.epochs if isinstance(self.epochs, int) else self.epochs[task]
-
-
 @dataclasses.dataclass
 class RunResult:
   """What one run measured.
@@ -76,8 +56,9 @@ class RunResult:
     state_bytes: optimizer plus regularizer state at the end.
     param_bytes: the model's parameters.
     wall_s: wall time of the run, compilation included.
-    diagnostics: for CLASSP optimizers, ``capacity_used`` and
-      ``mean_accumulator`` after each task.
+    diagnostics: the optimizer's diagnostics
+      (:attr:`experiments.optimizers.Optimizer.diagnostics`, e.g. CLASSP's
+      ``capacity_used``) after each task; empty when it has none.
   """
   test_acc: np.ndarray
   val_acc: np.ndarray
@@ -88,7 +69,10 @@ class RunResult:
 
 
 class TrainState(NamedTuple):
-  """Everything a run carries from step to step (a pytree)."""
+  """Everything a run carries from step to step (a pytree).
+
+  Build it with :meth:`Learner.init_state`.
+  """
   params: optax.Params
   opt_state: optax.OptState
   reg_state: Any
@@ -119,9 +103,17 @@ class Learner:
     self.train_step = jax.jit(self._train_step)
     self.correct = jax.jit(self._correct)
 
+  def init_state(self, params: optax.Params, key: chex.PRNGKey) -> TrainState:
+    """The state before the first step: fresh optimizer and regularizer."""
+    return TrainState(
+        params=params, opt_state=self.optimizer.init(params),
+        reg_state=self.regularizer.init(params), key=key,
+        loss_sum=jnp.zeros(()), correct=jnp.zeros((), jnp.int32),
+        seen=jnp.zeros((), jnp.int32))
+
   def logits(self, params: optax.Params, x: chex.Array, task: chex.Array, *,
              train: bool = False,
-             key: Optional[chex.PRNGKey] = None) -> chex.Array:
+             key: chex.PRNGKey | None = None) -> chex.Array:
     """Logits of a batch, restricted to each example's task heads."""
     model = nnx.merge(self.graphdef, params)
     return models.masked_logits(model(x, train=train, dropout_key=key),
@@ -132,15 +124,17 @@ class Learner:
     loss = optax.losses.softmax_cross_entropy_with_integer_labels(logits, y)
     return jnp.mean(loss), jnp.sum(jnp.argmax(logits, -1) == y)
 
-  def _train_step(self, state: TrainState, data, order, index) -> TrainState:
-    """One step on the batch ``order[index]`` of the epoch's ``data``."""
-    xs, ys, tasks = data
+  def _train_step(self, state: TrainState, split: streams.Split,
+                  order: chex.Array, index: chex.Array) -> TrainState:
+    """One step on the batch ``order[index]`` of the epoch's ``split``."""
     batch = order[index]
     key, dropout_key = jax.random.split(state.key)
     (loss, correct), grads = jax.value_and_grad(self._loss, has_aux=True)(
-        state.params, xs[batch], ys[batch], tasks[batch], dropout_key)
-    total = optax.tree.add(
-        grads, jax.grad(self.regularizer.penalty)(state.params, state.reg_state))
+        state.params, split.x[batch], split.y[batch], split.task[batch],
+        dropout_key)
+    penalty_grads = jax.grad(self.regularizer.penalty)(state.params,
+                                                       state.reg_state)
+    total = optax.tree.add(grads, penalty_grads)
     updates, opt_state = self.optimizer.update(total, state.opt_state,
                                                state.params)
     params = optax.apply_updates(state.params, updates)
@@ -153,15 +147,14 @@ class Learner:
   def _correct(self, params, x, y, task) -> chex.Array:
     return jnp.sum(jnp.argmax(self.logits(params, x, task), -1) == y)
 
-  def accuracy(self, params: optax.Params, x: chex.Array, y: chex.Array,
-               task: chex.Array) -> float:
+  def accuracy(self, params: optax.Params, split: streams.Split) -> float:
     """Accuracy on a split, in batches of one shape (one compilation)."""
-    n = x.shape[0]
+    n = split.y.shape[0]
     pad = -n % _EVAL_BATCH
     # Padded labels are -1: never counted as correct.
-    x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
-    y = jnp.pad(y, (0, pad), constant_values=-1)
-    task = jnp.pad(task, (0, pad))
+    x = jnp.pad(split.x, [(0, pad)] + [(0, 0)] * (split.x.ndim - 1))
+    y = jnp.pad(split.y, (0, pad), constant_values=-1)
+    task = jnp.pad(split.task, (0, pad))
     correct = sum(
         self.correct(params, x[i:i + _EVAL_BATCH], y[i:i + _EVAL_BATCH],
                      task[i:i + _EVAL_BATCH])
@@ -204,31 +197,52 @@ class _ExampleLoss:
     return optax.losses.softmax_cross_entropy_with_integer_labels(logits, y)
 
 
-def _device_split(x: np.ndarray, y: np.ndarray, task: int):
-  return (jnp.asarray(x), jnp.asarray(y),
-          jnp.full(y.shape, task, dtype=jnp.int32))
+class Phase(NamedTuple):
+  """A stretch of training on one split: a task, or all tasks (joint)."""
+  name: str
+  split: streams.Split  # on the device
+  epochs: int
+  shuffle: bool
 
 
-def _train_phase(learner: Learner, state: TrainState, data, epochs: int,
-                 batch_size: int, shuffle: bool, rng: np.random.Generator,
-                 description: str, progress: bool) -> TrainState:
-  """Trains on one task's data (or all tasks' for joint training)."""
-  n = data[1].shape[0]
+def _on_device(split: streams.Split) -> streams.Split:
+  return jax.tree.map(jnp.asarray, split)
+
+
+def _phases(stream: streams.Stream, spec: methods.MethodSpec,
+            protocol: Protocol) -> list[Phase]:
+  """One phase per task, or one on all tasks' data for joint training."""
+  trains = [_on_device(task.train) for task in stream.tasks]
+  if spec.joint:
+    # Joint training always shuffles: all tasks' examples are mixed.
+    return [Phase('all tasks', jax.tree.map(lambda *a: jnp.concatenate(a),
+                                            *trains),
+                  protocol.epochs_of(0), shuffle=True)]
+  return [Phase(task.name, train, protocol.epochs_of(index), protocol.shuffle)
+          for index, (task, train) in enumerate(zip(stream.tasks, trains))]
+
+
+def _train_phase(learner: Learner, state: TrainState, phase: Phase,
+                 batch_size: int, rng: np.random.Generator,
+                 progress_label: str | None) -> TrainState:
+  """Trains one phase; shows a progress bar unless the label is None."""
+  n = phase.split.y.shape[0]
   steps = n // batch_size
   if steps == 0:
-    raise ValueError(f'{description}: {n} examples, fewer than one batch '
+    raise ValueError(f'{phase.name}: {n} examples, fewer than one batch '
                      f'of {batch_size}.')
   chunk = max(1, steps // _PROGRESS_UPDATES_PER_EPOCH)
   # disable=None: shown on a terminal only, so logs stay readable.
-  with tqdm.tqdm(total=epochs * steps, desc=description, leave=False,
-                 disable=None if progress else True, unit='step') as bar:
-    for _ in range(epochs):
-      order = rng.permutation(n) if shuffle else np.arange(n)
+  with tqdm.tqdm(total=phase.epochs * steps, desc=progress_label, leave=False,
+                 disable=None if progress_label else True,
+                 unit='step') as bar:
+    for _ in range(phase.epochs):
+      order = rng.permutation(n) if phase.shuffle else np.arange(n)
       order = jnp.asarray(order[:steps * batch_size].reshape(steps, batch_size))
       for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)
         for index in range(start, stop):
-          state = learner.train_step(state, data, order, index)
+          state = learner.train_step(state, phase.split, order, index)
         if not bar.disable:
           loss, correct, seen = jax.device_get(
               (state.loss_sum, state.correct, state.seen))
@@ -241,6 +255,33 @@ def _train_phase(learner: Learner, state: TrainState, data, epochs: int,
   return state
 
 
+def _consolidate(learner: Learner, state: TrainState, split: streams.Split,
+                 task: int, num_samples: int,
+                 rng: np.random.Generator) -> TrainState:
+  """Ends a task: the regularizer consolidates on a random subset of it."""
+  subset = rng.permutation(split.y.shape[0])[:num_samples]
+  return state._replace(reg_state=learner.regularizer.end_task(
+      state.reg_state, state.params,
+      learner.task_data(split.x[subset], split.y[subset], task)))
+
+
+def _start(stream: streams.Stream, spec: methods.MethodSpec,
+           hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
+           injectable: bool) -> tuple[Learner, TrainState]:
+  """The learner and its first state: model, optimizer, regularizer."""
+  model = models.make_model(protocol.model, stream.num_classes, seed=seed,
+                            hidden=protocol.hidden,
+                            input_shape=stream.input_shape)
+  graphdef, params = nnx.split(model, nnx.Param)
+  optimizer, regularizer = methods.build(spec, hyperparams,
+                                         injectable=injectable)
+  all_heads = np.ones(stream.num_classes, bool)
+  learner = Learner(graphdef, optimizer, regularizer, np.stack([
+      all_heads if t.logit_mask is None else t.logit_mask
+      for t in stream.tasks]))
+  return learner, learner.init_state(params, jax.random.key(seed))
+
+
 def run(
     stream: streams.Stream,
     spec: methods.MethodSpec,
@@ -248,7 +289,7 @@ def run(
     protocol: Protocol,
     seed: int,
     *,
-    task_hyperparams: Optional[Sequence[Mapping[str, Any]]] = None,
+    task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
 ) -> RunResult:
   """Trains one method on a stream and tests it after each task.
@@ -268,62 +309,34 @@ def run(
     A :class:`RunResult`.
   """
   start_time = time.perf_counter()
-  num_tasks = len(stream.tasks)
-  if task_hyperparams is not None and len(task_hyperparams) != num_tasks:
+  if task_hyperparams is not None and len(task_hyperparams) != len(
+      stream.tasks):
     raise ValueError(f'task_hyperparams has {len(task_hyperparams)} entries '
-                     f'for {num_tasks} tasks.')
-  model = models.make_model(protocol.model, stream.num_classes, seed=seed,
-                            hidden=protocol.hidden)
-  graphdef, params = nnx.split(model, nnx.Param)
-  optimizer, regularizer = methods.build(
-      spec, hyperparams, injectable=task_hyperparams is not None)
-  all_heads = np.ones(stream.num_classes, bool)
-  learner = Learner(graphdef, optimizer, regularizer, np.stack([
-      all_heads if t.logit_mask is None else t.logit_mask
-      for t in stream.tasks]))
-  state = TrainState(
-      params=params, opt_state=optimizer.init(params),
-      reg_state=regularizer.init(params), key=jax.random.key(seed),
-      loss_sum=jnp.zeros(()), correct=jnp.zeros((), jnp.int32),
-      seen=jnp.zeros((), jnp.int32))
+                     f'for {len(stream.tasks)} tasks.')
+  learner, state = _start(stream, spec, hyperparams, protocol, seed,
+                          injectable=task_hyperparams is not None)
+  diagnostics = optimizers.get(spec.optimizer_name(hyperparams)).diagnostics
   rng = np.random.default_rng(seed)
-  tests = [_device_split(t.test_x, t.test_y, i)
-           for i, t in enumerate(stream.tasks)]
-  vals = [_device_split(t.val_x, t.val_y, i)
-          for i, t in enumerate(stream.tasks)]
-  trains = [_device_split(t.train_x, t.train_y, i)
-            for i, t in enumerate(stream.tasks)]
-  if spec.joint:
-    phases = [('all tasks', tuple(jnp.concatenate(a) for a in zip(*trains)))]
-  else:
-    phases = [(t.name, data) for t, data in zip(stream.tasks, trains)]
-
+  tests = [_on_device(task.test) for task in stream.tasks]
+  vals = [_on_device(task.val) for task in stream.tasks]
   test_rows, val_rows = [], []
-  diagnostics = {'capacity_used': [], 'mean_accumulator': []}
-  for index, (name, data) in enumerate(phases):
+  recorded = {name: [] for name in diagnostics}
+  for index, phase in enumerate(_phases(stream, spec, protocol)):
     if task_hyperparams is not None:
       state = state._replace(opt_state=classp_optax.set_hyperparams(
           state.opt_state, **task_hyperparams[index]))
-    # Joint training always shuffles: all tasks' examples are mixed.
-    state = _train_phase(
-        learner, state, data, protocol.epochs_of(index), protocol.batch_size,
-        protocol.shuffle or spec.joint, rng, f'{spec.name} {name}', progress)
+    state = _train_phase(learner, state, phase, protocol.batch_size, rng,
+                         f'{spec.name} {phase.name}' if progress else None)
     if not spec.joint:
-      subset = rng.permutation(data[1].shape[0])[:protocol.fisher_samples]
-      state = state._replace(reg_state=regularizer.end_task(
-          state.reg_state, state.params,
-          learner.task_data(data[0][subset], data[1][subset], index)))
-    test_rows.append([learner.accuracy(state.params, *d) for d in tests])
-    val_rows.append([learner.accuracy(state.params, *d) for d in vals])
-    if spec.uses_classp:
-      diagnostics['capacity_used'].append(
-          float(classp_optax.capacity_used(state.opt_state)))
-      diagnostics['mean_accumulator'].append(
-          float(classp_optax.mean_accumulator(state.opt_state)))
-
+      state = _consolidate(learner, state, phase.split, index,
+                           protocol.fisher_samples, rng)
+    test_rows.append([learner.accuracy(state.params, s) for s in tests])
+    val_rows.append([learner.accuracy(state.params, s) for s in vals])
+    for name, diagnostic in diagnostics.items():
+      recorded[name].append(float(diagnostic(state.opt_state)))
   return RunResult(
       test_acc=np.array(test_rows), val_acc=np.array(val_rows),
       state_bytes=metrics.tree_bytes((state.opt_state, state.reg_state)),
       param_bytes=metrics.tree_bytes(state.params),
       wall_s=time.perf_counter() - start_time,
-      diagnostics=diagnostics if spec.uses_classp else {})
+      diagnostics=recorded)

@@ -168,8 +168,8 @@ def test_hyperparameters_change_between_tasks_without_recompiling():
 
   assert len(traces) == 1
   expected1, acc1 = reference.classp_reference(
-      [[g] for g in task1], learning_rate=0.2, threshold=0.5, power=1.0, eps=1e-5,
-      apply_scaling=False)
+      [[g] for g in task1], learning_rate=0.2, threshold=0.5, power=1.0,
+      eps=1e-5, apply_scaling=False)
   np.testing.assert_allclose(accumulator_after_task1, acc1[0], rtol=1e-6)
   # Task 2 continues from task 1's accumulator, with scaling on.
   a = acc1[0].copy()

@@ -1,4 +1,4 @@
-"""CLASSP composed with optax wrappers, Flax training APIs, vmap and sharding."""
+"""CLASSP composed with optax wrappers, Flax training APIs, vmap, sharding."""
 
 import os
 import subprocess

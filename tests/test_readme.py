@@ -1,7 +1,7 @@
 """The README's Python examples run as written."""
 
-import re
 from pathlib import Path
+import re
 
 import pytest
 
@@ -20,6 +20,7 @@ def test_readme_example_runs(index, capsys):
 
 def test_quickstart_test_command_is_what_ci_runs():
   ci = (README.parent / '.ci' / 'run').read_text()
-  command = re.search(r'```bash\n(pip install -e "\.\[dev\]" && pytest[^\n]*)\n',
-                      README.read_text()).group(1)
+  command = re.search(
+      r'```bash\n(pip install -e "\.\[dev\]" && pytest[^\n]*)\n',
+      README.read_text()).group(1)
   assert command in ci.splitlines()

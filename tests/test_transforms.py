@@ -1,4 +1,4 @@
-"""Tests of classp_optax.transforms: threshold_mask, scale_by_accumulator_decay."""
+"""Tests of classp_optax.transforms (the mask, the accumulator, both fused)."""
 
 import re
 
@@ -68,7 +68,8 @@ class TestThresholdMask:
   def test_preserves_dtype(self, dtype):
     with jax.enable_x64(dtype == jnp.float64):
       grads = jnp.array([0.1, 2.0], dtype)
-      updates, _ = jax.jit(threshold_mask(0.5).update)(grads, optax.EmptyState())
+      updates, _ = jax.jit(threshold_mask(0.5).update)(grads,
+                                                       optax.EmptyState())
       assert updates.dtype == dtype
       np.testing.assert_array_equal(np.asarray(updates, np.float32), [0.0, 2.0])
 

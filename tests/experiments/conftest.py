@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from experiments import data
+from experiments import idx
 
 _SHARED_DATA = Path(__file__).resolve().parents[2].parent / 'shared' / 'data'
 
@@ -17,6 +18,6 @@ def fixture_data_dir() -> Path:
   Skips the test, with the reason, when MNIST and Fashion-MNIST are absent.
   """
   data_dir = Path(os.environ.get(data.DATA_DIR_ENV) or _SHARED_DATA)
-  if not all((data_dir / name).is_dir() for name in data.DATASETS):
+  if not all((data_dir / name).is_dir() for name in idx.DATASETS):
     pytest.skip(f'no MNIST and Fashion-MNIST IDX files in {data_dir}')
   return data_dir

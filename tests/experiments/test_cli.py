@@ -7,8 +7,9 @@ import pytest
 
 from experiments import cli
 from experiments import data
-from experiments import sweep
+from experiments import methods
 from experiments import training
+from experiments.configs import presets
 
 TINY = ['--train-per-task', '96', '--val-per-task', '64', '--test-per-task',
         '100', '--batch-size', '32', '--epochs', '1', '--no-progress']
@@ -38,7 +39,7 @@ def test_run_two_methods_on_two_tasks(data_dir, tmp_path, capsys,
   assert document['protocol']['train_per_task'] == 96
   out = capsys.readouterr().out
   assert '| classp |' in out and '| ewc |' in out
-  assert classp['hyperparams'] == sweep.DEFAULT_HYPERPARAMS['classp']
+  assert classp['hyperparams'] == methods.default_hyperparams('classp')
   # A rerun finds every run on disk and trains nothing.
   def no_training(*args, **kwargs):
     raise AssertionError('a cached run was trained again')
@@ -98,9 +99,9 @@ def test_paper_only_method_needs_the_paper_preset(capsys):
 
 
 @pytest.mark.parametrize('argv, keys, method_names, folder', [
-    (['run'], ['permuted_mnist'], list(sweep.QUICK_METHODS), 'quick'),
+    (['run'], ['permuted_mnist'], list(presets.QUICK_METHODS), 'quick'),
     (['run', '--preset', 'paper'], ['mnist_fashion'],
-     list(sweep.PAPER_METHODS), 'paper'),
+     list(presets.PAPER_METHODS), 'paper'),
     (['run', '--preset', 'full', '--stream', 'split_mnist', '--scenario',
       'task', '--methods', 'sgd'], ['split_mnist_task'], ['sgd'], 'full'),
 ])

@@ -1,41 +1,16 @@
 """Tests for experiments.data."""
 
-import gzip
-from pathlib import Path
 import time
 
 import numpy as np
 import pytest
 
 from experiments import data
+from experiments import idx
+from tests.experiments import idx_files
 
 
-
-
-def _write_idx(path: Path, array: np.ndarray, magic: int | None = None):
-  """Writes a uint8 array as a gzip IDX file, optionally with a given magic."""
-  magic = 0x0800 + array.ndim if magic is None else magic
-  header = np.array([magic, *array.shape], dtype='>u4').tobytes()
-  with gzip.open(path, 'wb') as f:
-    f.write(header + array.astype(np.uint8).tobytes())
-
-
-def _write_tiny_dataset(directory: Path) -> dict[str, np.ndarray]:
-  """Writes four tiny IDX files into ``directory``; returns their arrays."""
-  rng = np.random.default_rng(0)
-  arrays = {
-      'train_x': rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
-      'train_y': np.array([0, 1, 2, 3, 9], dtype=np.uint8),
-      'test_x': rng.integers(0, 256, (2, 28, 28), dtype=np.uint8),
-      'test_y': np.array([4, 5], dtype=np.uint8),
-  }
-  directory.mkdir(parents=True, exist_ok=True)
-  for key, filename in data.IDX_FILES.items():
-    _write_idx(directory / filename, arrays[key])
-  return arrays
-
-
-@pytest.mark.parametrize('name', data.DATASETS)
+@pytest.mark.parametrize('name', idx.DATASETS)
 def test_real_dataset_shapes_and_normalization(data_dir, name):
   dataset = data.load_dataset(name, data_dir)
   assert dataset.train_x.shape == (60000, 28, 28, 1)
@@ -69,16 +44,8 @@ def test_env_var_gives_data_dir(data_dir, monkeypatch):
   assert data.load_dataset('mnist').train_x.shape == (60000, 28, 28, 1)
 
 
-def test_idx_round_trip(tmp_path):
-  array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-  _write_idx(tmp_path / 'x.gz', array)
-  read = data.read_idx(tmp_path / 'x.gz')
-  assert read.dtype == np.uint8
-  np.testing.assert_array_equal(read, array)
-
-
 def test_tiny_dataset_files_directly_in_data_dir(tmp_path):
-  arrays = _write_tiny_dataset(tmp_path)
+  arrays = idx_files.write_tiny_dataset(tmp_path)
   dataset = data.load_dataset('mnist', tmp_path)
   mean, std = data.NORMALIZATION['mnist']
   expected = (arrays['train_x'][..., None] / 255.0 - mean) / std
@@ -89,47 +56,22 @@ def test_tiny_dataset_files_directly_in_data_dir(tmp_path):
 
 
 def test_tiny_dataset_in_named_subfolder(tmp_path):
-  arrays = _write_tiny_dataset(tmp_path / 'fashion_mnist')
+  arrays = idx_files.write_tiny_dataset(tmp_path / 'fashion_mnist')
   dataset = data.load_dataset('fashion_mnist', tmp_path)
   np.testing.assert_array_equal(dataset.train_y, arrays['train_y'])
 
 
-def test_corrupt_magic_names_file(tmp_path):
-  path = tmp_path / 'bad-images.gz'
-  _write_idx(path, np.zeros((2, 28, 28), np.uint8), magic=0x0903)
-  with pytest.raises(ValueError, match='bad-images.gz'):
-    data.read_idx(path)
-
-
-def test_truncated_file_names_file(tmp_path):
-  path = tmp_path / 'short.gz'
-  _write_idx(path, np.zeros((2, 28, 28), np.uint8))
-  with gzip.open(path, 'rb') as f:
-    content = f.read()
-  with gzip.open(path, 'wb') as f:
-    f.write(content[:-1])
-  with pytest.raises(ValueError, match='short.gz'):
-    data.read_idx(path)
-
-
-def test_not_gzip_names_file(tmp_path):
-  path = tmp_path / 'plain.gz'
-  path.write_bytes(b'not gzip data')
-  with pytest.raises(ValueError, match='plain.gz'):
-    data.read_idx(path)
-
-
 def test_corrupt_file_in_dataset_names_file(tmp_path):
-  _write_tiny_dataset(tmp_path)
-  _write_idx(tmp_path / data.IDX_FILES['test_y'], np.zeros(3, np.uint8))
-  with pytest.raises(ValueError, match=data.IDX_FILES['test_y']):
+  idx_files.write_tiny_dataset(tmp_path)
+  idx_files.write_idx(tmp_path / idx.IDX_FILES['test_y'], np.zeros(3, np.uint8))
+  with pytest.raises(ValueError, match=idx.IDX_FILES['test_y']):
     data.load_dataset('mnist', tmp_path)
 
 
 def test_missing_files_raise(tmp_path):
   with pytest.raises(data.DataUnavailableError) as error:
     data.load_dataset('mnist', tmp_path)
-  for filename in data.IDX_FILES.values():
+  for filename in idx.IDX_FILES.values():
     assert filename in str(error.value)
 
 
@@ -147,15 +89,16 @@ def test_offline_without_data_dir_fails_fast(monkeypatch, tmp_path):
     data.load_dataset('mnist')
   assert time.monotonic() - start < 5
   message = str(error.value)
-  for filename in data.IDX_FILES.values():
+  for filename in idx.IDX_FILES.values():
     assert filename in message
-  for hint in ('--data-dir', data.DATA_DIR_ENV, '../shared/data'):
+  for hint in ('--data-dir', data.DATA_DIR_ENV):
     assert hint in message
+  assert '../shared' not in message  # a folder users do not have
 
 
 def test_tfds_prepares_array_record_once_then_reads_offline(
     tmp_path, monkeypatch):
-  arrays = _write_tiny_dataset(tmp_path / 'idx')
+  arrays = idx_files.write_tiny_dataset(tmp_path / 'idx')
   monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
   monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path / 'tfds'))
   downloads = []

@@ -14,7 +14,9 @@ MIB = 2**20
 def _method(acc, bwt, forgetting, per_seed, state_bytes, hyperparams,
             wall=(10.0, 0.5)):
   """One method's results; ``acc``, ``bwt``, ... are ``(mean, std)``."""
-  summary = lambda v: None if v is None else {'mean': v[0], 'std': v[1]}
+  def summary(v):
+    return None if v is None else {'mean': v[0], 'std': v[1]}
+
   return {
       'acc_matrix': {'mean': np.mean(per_seed, axis=0).tolist(),
                      'per_seed': per_seed},

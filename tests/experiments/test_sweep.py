@@ -1,14 +1,14 @@
 """Tests of experiments.sweep (caching, summaries) and the tuning grids."""
 
-import collections
 import json
 
 import numpy as np
 import pytest
 
-from experiments import methods
 from experiments import sweep
 from experiments import training
+from experiments.configs import presets
+from experiments.protocol import Setup
 
 
 def _fake_result(acc):
@@ -26,18 +26,18 @@ def test_cached_run_reuses_the_same_run_and_reruns_a_changed_one(
     return _fake_result([[0.5, 0.1], [0.4, 0.6]])
 
   monkeypatch.setattr(training, 'run', fake_run)
-  monkeypatch.setattr(sweep.Setup, 'make_stream', lambda self, *a: None)
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
   path = tmp_path / 'run.json'
-  first = sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.1},
+  first = sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.1},
                            1, None)
-  again = sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.1},
+  again = sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.1},
                            1, None)
   assert first == again and len(calls) == 1
   stored = json.loads(path.read_text())
   assert stored['config']['code_version'] == sweep.CODE_VERSION
   assert stored['device'] == sweep.device_label()  # 'cpu (2 cores, ...'
   assert 'JAX' in stored['device']
-  sweep.cached_run(path, sweep.QUICK, 'sgd', {'learning_rate': 0.2}, 1, None)
+  sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.2}, 1, None)
   assert len(calls) == 2  # another configuration: trained again
 
 
@@ -61,19 +61,3 @@ def test_method_summary_by_hand():
       [{**runs[0], 'test_acc': [[0.9, 0.8]]}], {'learning_rate': 0.1})
   assert joint['bwt'] is None and joint['forgetting'] is None
   assert joint['avg_acc']['mean'] == pytest.approx(0.85)
-
-
-@pytest.mark.parametrize('name', methods.METHODS + ('classp+ewc',))
-def test_every_method_gets_the_same_budget_covering_every_knob_value(name):
-  spec = methods.parse_method(name)
-  grid = methods.tuning_grid(spec, 8)
-  assert len(grid) == 8
-  assert len({json.dumps(c, sort_keys=True) for c in grid}) == 8
-  space = methods.search_space(spec)
-  counts = collections.Counter(item for c in grid for item in c.items())
-  for key in grid[0]:
-    values = {c[key] for c in space}
-    if len(values) <= 8:  # each value drawn, and about equally often
-      drawn = [counts[(key, v)] for v in values]
-      assert min(drawn) >= 1 and max(drawn) - min(drawn) <= 2, (key, drawn)
-  assert methods.tuning_grid(spec, 8) == grid  # deterministic

@@ -11,23 +11,26 @@ from experiments import models
 from experiments import regularizers
 from experiments import streams
 from experiments import training
+from experiments.protocol import Protocol
 
-PROTOCOL = training.Protocol(model='mlp', hidden=(16,), epochs=1,
-                             batch_size=16, fisher_samples=32)
+PROTOCOL = Protocol(model='mlp', hidden=(16,), epochs=1, batch_size=16,
+                    fisher_samples=32)
 
 
 def _stream(num_tasks=2, task_heads=False, n=48):
   rng = np.random.default_rng(0)
 
   def split(size, t):
-    return (rng.normal(size=(size, 28, 28, 1)).astype(np.float32),
-            (2 * t + rng.integers(0, 2, size)).astype(np.int32))
+    return streams.Split(
+        rng.normal(size=(size, 28, 28, 1)).astype(np.float32),
+        (2 * t + rng.integers(0, 2, size)).astype(np.int32),
+        np.full(size, t, np.int32))
 
   tasks = []
   for t in range(num_tasks):
     mask = np.isin(np.arange(2 * num_tasks), [2 * t, 2 * t + 1])
-    tasks.append(streams.Task(f'synthetic/{t}', *split(n, t), *split(20, t),
-                              *split(30, t), mask if task_heads else None))
+    tasks.append(streams.Task(f'synthetic/{t}', split(n, t), split(20, t),
+                              split(30, t), mask if task_heads else None))
   return streams.Stream('synthetic', None, 2 * num_tasks, tuple(tasks))
 
 
@@ -47,7 +50,8 @@ def test_accuracy_in_padded_batches_equals_a_direct_count():
   y = jnp.asarray(rng.integers(0, 4, 1234), jnp.int32)
   task = jnp.zeros(1234, jnp.int32)
   direct = np.mean(np.argmax(learner.logits(params, x, task), -1) == y)
-  assert learner.accuracy(params, x, y, task) == pytest.approx(direct)
+  assert learner.accuracy(params, streams.Split(x, y, task)) == (
+      pytest.approx(direct))
 
 
 def test_predictions_stay_in_the_task_heads():
@@ -111,14 +115,3 @@ def test_per_task_hyperparameters_switch_on_one_state():
   with pytest.raises(ValueError, match='task_hyperparams has 1 entries'):
     training.run(stream, spec, hyperparams, PROTOCOL, seed=0,
                  task_hyperparams=switch[:1], progress=False)
-
-
-def test_cnn_evaluates_without_dropout():
-  model = models.make_model('cnn', 10, seed=0)
-  x = jnp.ones((2, 28, 28, 1))
-  np.testing.assert_array_equal(model(x), model(x))
-  train_a = model(x, train=True, dropout_key=jax.random.key(0))
-  train_b = model(x, train=True, dropout_key=jax.random.key(1))
-  assert not np.allclose(train_a, train_b)
-  with pytest.raises(ValueError, match='dropout_key'):
-    model(x, train=True)

@@ -1,0 +1,60 @@
+"""Tests of experiments.models."""
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import models
+
+
+def _num_params(model):
+  return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def test_paper_cnn_on_mnist_has_the_pytorch_example_size():
+  # 320 + 18,496 + 1,179,776 + 1,290 parameters, as in PyTorch's example.
+  assert _num_params(models.make_model('cnn', 10, seed=0)) == 1_199_882
+
+
+@pytest.mark.parametrize('name, input_shape', [
+    ('cnn', (32, 32, 3)), ('cnn', (28, 20, 2)), ('mlp', (5,)),
+    ('mlp', (4, 4, 3))])
+def test_models_follow_the_input_shape(name, input_shape):
+  model = models.make_model(name, 7, seed=0, hidden=(8,),
+                            input_shape=input_shape)
+  x = jnp.ones((2, *input_shape))
+  assert model(x).shape == (2, 7)
+
+
+def test_same_seed_same_weights():
+  first = nnx.state(models.make_model('mlp', 3, seed=1, hidden=(4,)))
+  again = nnx.state(models.make_model('mlp', 3, seed=1, hidden=(4,)))
+  other = nnx.state(models.make_model('mlp', 3, seed=2, hidden=(4,)))
+  for a, b, c in zip(jax.tree.leaves(first), jax.tree.leaves(again),
+                     jax.tree.leaves(other)):
+    np.testing.assert_array_equal(a, b)
+    assert a.ndim == 1 or not np.array_equal(a, c)  # biases start at 0
+
+
+def test_unknown_model_lists_the_valid_ones():
+  with pytest.raises(ValueError, match="'mlp', 'cnn'"):
+    models.make_model('resnet', 10, seed=0)
+
+
+def test_masked_logits_push_other_heads_down():
+  logits = jnp.array([[3.0, 1.0, 2.0]])
+  masked = models.masked_logits(logits, jnp.array([False, True, True]))
+  assert int(jnp.argmax(masked)) == 2 and masked[0, 0] < -1e30
+
+
+def test_cnn_evaluates_without_dropout():
+  model = models.make_model('cnn', 10, seed=0)
+  x = jnp.ones((2, 28, 28, 1))
+  np.testing.assert_array_equal(model(x), model(x))
+  train_a = model(x, train=True, dropout_key=jax.random.key(0))
+  train_b = model(x, train=True, dropout_key=jax.random.key(1))
+  assert not np.allclose(train_a, train_b)
+  with pytest.raises(ValueError, match='dropout_key'):
+    model(x, train=True)

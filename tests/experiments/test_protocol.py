@@ -1,0 +1,34 @@
+"""Tests of experiments.protocol."""
+
+import json
+
+import pytest
+
+from experiments.configs import presets
+from experiments.protocol import Protocol
+from experiments.protocol import Setup
+
+
+def test_replace_changes_setup_and_protocol_fields():
+  setup = presets.QUICK.replace(train_per_task=10, epochs=3, batch_size=8)
+  assert setup.train_per_task == 10
+  assert setup.protocol.epochs == 3 and setup.protocol.batch_size == 8
+  assert setup.protocol.hidden == presets.QUICK.protocol.hidden
+  assert presets.QUICK.replace() == presets.QUICK
+
+
+@pytest.mark.parametrize('setup', [*presets.FULL.values(), presets.QUICK,
+                                   presets.PAPER])
+def test_config_round_trips_through_json(setup):
+  config = json.loads(json.dumps(setup.config()))
+  assert Setup.from_config(config, notes=setup.notes) == setup
+
+
+def test_epochs_of_a_task():
+  assert Protocol(epochs=2).epochs_of(5) == 2
+  assert Protocol(epochs=(4, 1)).epochs_of(1) == 1
+
+
+def test_key():
+  assert presets.FULL['split_mnist_task'].key == 'split_mnist_task'
+  assert presets.QUICK.key == 'permuted_mnist'
