@@ -396,13 +396,19 @@ def ewc(
 
 def _running_importance(
     strength: float,
-    importance_fn: Callable[[optax.Params, TaskData], optax.Params],
+    importance_fn: Callable[..., optax.Params],
     decay: float,
+    num_samples: int | None,
+    chunk_size: int,
 ) -> Regularizer:
-  """``strength * sum Omega (theta - theta*)^2``, Omega <- decay Omega + new."""
+  """``strength * sum Omega (theta - theta*)^2``, Omega <- decay Omega + new.
+
+  ``new = importance_fn(params, task_data, num_samples, chunk_size)``.
+  """
+  _check_sampling(num_samples, chunk_size)
 
   def end_task(state, params, task_data):
-    new = importance_fn(params, task_data)
+    new = importance_fn(params, task_data, num_samples, chunk_size)
     return Consolidation(
         jax.tree.map(lambda old, n: decay * old + n, state.importance, new),
         params)
@@ -441,12 +447,8 @@ def online_ewc(
   """
   _check_range('strength', strength)
   _check_range('decay', decay, maximum=1.0)
-  _check_sampling(num_samples, chunk_size)
-  return _running_importance(
-      0.5 * strength,
-      functools.partial(empirical_fisher, num_samples=num_samples,
-                        chunk_size=chunk_size),
-      decay)
+  return _running_importance(0.5 * strength, empirical_fisher, decay,
+                             num_samples, chunk_size)
 
 
 def si(strength: float, damping: float = 0.1) -> Regularizer:
@@ -521,12 +523,8 @@ def mas(
     Aljundi et al., 2018 (see module docstring).
   """
   _check_range('strength', strength)
-  _check_sampling(num_samples, chunk_size)
-  return _running_importance(
-      strength,
-      functools.partial(output_sensitivity, num_samples=num_samples,
-                        chunk_size=chunk_size),
-      decay=1.0)
+  return _running_importance(strength, output_sensitivity, 1.0, num_samples,
+                             chunk_size)
 
 
 # name -> factory; the factory's keyword parameters are the hyperparameters.

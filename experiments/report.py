@@ -352,11 +352,16 @@ def _finish(fig: Figure, ax: Any, path: Path, xlabel: str, ylabel: str,
   _save(fig, path)
 
 
+def _line_plot() -> tuple[Figure, Any]:
+  """A figure and axes for a per-task line plot."""
+  fig = Figure(figsize=(7, 4.5), layout='constrained')
+  return fig, fig.add_subplot()
+
+
 def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
                          path: Path) -> None:
   """Plots the mean ACC over the tasks seen so far after each task."""
-  fig = Figure(figsize=(7, 4.5), layout='constrained')
-  ax = fig.add_subplot()
+  fig, ax = _line_plot()
   methods = result['methods']
   for name in _by_accuracy(methods):
     method = methods[name]
@@ -377,8 +382,7 @@ def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
 def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
                          path: Path) -> None:
   """Plots each method's mean final accuracy on every task."""
-  fig = Figure(figsize=(7, 4.5), layout='constrained')
-  ax = fig.add_subplot()
+  fig, ax = _line_plot()
   methods = result['methods']
   for name in _by_accuracy(methods):
     final = 100 * np.asarray(methods[name]['acc_matrix']['mean'])[-1]

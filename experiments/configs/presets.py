@@ -67,26 +67,28 @@ def paper_setup(setup: Setup) -> Setup:
 
 PAPER = paper_setup(FULL['mnist_fashion'])
 
-# The CLASSP author's protocol on MNIST -> Fashion-MNIST: CLASSP with scaling
-# off and threshold 0.5 on task 1, scaling on and threshold 0 on task 2, on
-# one optimizer state; EWC with SGD 0.25, lambda 5000.
+
+def _paper_classp(first_threshold: float, tag: str) -> MethodRun:
+  """The author's CLASSP schedule, on one optimizer state.
+
+  Task 1 with scaling off and threshold ``first_threshold``, task 2 with
+  scaling on and threshold 0; lr 0.2, eps 1e-5, p=1.
+  """
+  first = {'threshold': first_threshold, 'apply_scaling': False}
+  return MethodRun(
+      'classp',
+      hyperparams={'learning_rate': 0.2, 'eps': 1e-5, 'power': 1.0, **first},
+      task_hyperparams=(first, {'threshold': 0.0, 'apply_scaling': True}),
+      tag=tag)
+
+
+# The CLASSP author's protocol on MNIST -> Fashion-MNIST: CLASSP as above with
+# threshold 0.5 on task 1; EWC with SGD 0.25, lambda 5000.
 PAPER_METHODS = {
-    'classp': MethodRun(
-        'classp',
-        hyperparams={'learning_rate': 0.2, 'eps': 1e-5, 'power': 1.0,
-                     'threshold': 0.5, 'apply_scaling': False},
-        task_hyperparams=({'threshold': 0.5, 'apply_scaling': False},
-                          {'threshold': 0.0, 'apply_scaling': True}),
-        tag='paper-seed'),
+    'classp': _paper_classp(0.5, 'paper-seed'),
     # What the author's class actually ran: its test (grad ** 2).any() > 0.5
     # is True > 0.5, so every element passes; per element, threshold 0.
-    'classp_author_code': MethodRun(
-        'classp',
-        hyperparams={'learning_rate': 0.2, 'eps': 1e-5, 'power': 1.0,
-                     'threshold': 0.0, 'apply_scaling': False},
-        task_hyperparams=({'threshold': 0.0, 'apply_scaling': False},
-                          {'threshold': 0.0, 'apply_scaling': True}),
-        tag='paper-author-code-seed'),
+    'classp_author_code': _paper_classp(0.0, 'paper-author-code-seed'),
     'ewc': MethodRun('ewc', hyperparams={'base': 'sgd', 'learning_rate': 0.25,
                                          'strength': 5000.0},
                      tag='paper-seed'),

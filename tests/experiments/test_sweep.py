@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
+from experiments import methods
 from experiments import sweep
 from experiments import training
 from experiments.configs import presets
+from experiments.protocol import MethodRun
 from experiments.protocol import Setup
 
 
@@ -61,3 +63,50 @@ def test_method_summary_by_hand():
       [{**runs[0], 'test_acc': [[0.9, 0.8]]}], {'learning_rate': 0.1})
   assert joint['bwt'] is None and joint['forgetting'] is None
   assert joint['avg_acc']['mean'] == pytest.approx(0.85)
+
+
+def test_retrain_differences_names_what_no_longer_reproduces(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(
+      training, 'run',
+      lambda *args, **kwargs: _fake_result([[0.5, 0.1], [0.4, 0.6]]))
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
+  path = tmp_path / 'runs' / 'permuted_mnist' / 'sgd' / 'seed-1.json'
+  sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1,
+                   None)
+  assert sweep.retrain_differences(path, None) == []
+  stored = json.loads(path.read_text())
+  stored['test_acc'][1][1] = 0.7
+  stored['config']['code_version'] = -1
+  path.write_text(json.dumps(stored))
+  assert sweep.retrain_differences(path, None) == ['config', 'test_acc']
+  assert sweep.sample_runs(tmp_path, per_protocol=3) == [path]
+
+
+def test_sample_runs_draws_per_stream_and_protocol(tmp_path):
+  for key, setup_config, count in (('a', {'epochs': 1}, 5),
+                                   ('a', {'epochs': 2}, 2),
+                                   ('b', {'epochs': 1}, 4)):
+    for i in range(count):
+      sweep.write_json(
+          tmp_path / 'runs' / key / 'm' / f'{setup_config["epochs"]}-{i}.json',
+          {'config': {'setup': {**setup_config, 'stream': key}}})
+  drawn = sweep.sample_runs(tmp_path, per_protocol=2, seed=0)
+  assert len(drawn) == 6
+  assert sweep.sample_runs(tmp_path, per_protocol=2, seed=0) == drawn
+  assert len(sweep.sample_runs(tmp_path, per_protocol=1)) == 3
+
+
+def test_method_run_takes_fixed_then_tuned_then_default():
+  paper, quick = presets.PRESETS['paper'], presets.PRESETS['quick']
+  assert sweep.method_run(paper, 'classp', {}) == presets.PAPER_METHODS[
+      'classp']
+  tuned = {'sgd': {'learning_rate': 0.5}}
+  assert sweep.method_run(quick, 'sgd', tuned) == MethodRun(
+      'sgd', {'learning_rate': 0.5}, tag='quick-seed')
+  assert sweep.method_run(quick, 'classp+ewc', tuned).hyperparams == (
+      methods.default_hyperparams('classp+ewc'))
+  with pytest.raises(ValueError, match='belongs to --preset paper'):
+    sweep.method_run(quick, 'classp_author_code', {})
+  with pytest.raises(ValueError, match="Unknown method 'nope'"):
+    sweep.method_run(quick, 'nope', {})
