@@ -13,6 +13,7 @@ from classp_optax.diagnostics import effective_step_size
 from classp_optax.diagnostics import mask_pass_fraction
 from classp_optax.diagnostics import mean_accumulator
 from classp_optax.diagnostics import StepSizeSummary
+from classp_optax.hyperparams import check_hyperparams
 from classp_optax.hyperparams import set_hyperparams
 from classp_optax.transforms import scale_by_accumulator_decay
 from classp_optax.transforms import scale_by_classp
@@ -24,6 +25,7 @@ __version__ = '0.1.0'
 __all__ = (
     'accumulator_leaves',
     'capacity_used',
+    'check_hyperparams',
     'classp',
     'effective_step_size',
     'mask_pass_fraction',

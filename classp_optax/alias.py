@@ -46,6 +46,23 @@ def classp(
   ``static_args=('power',)`` and pass ``apply_scaling`` as an array, e.g.
   ``jnp.asarray(False)`` (a Python bool stays static there).
 
+  Step sizes: with ``power=1`` a weight's step is
+  :math:`\eta\, g_t / \sum_{k \le t} |g_k|`, so with gradients of steady
+  magnitude it shrinks like :math:`\eta / t` and the weight moves at most
+  about :math:`\eta\,(1 + \ln T)` in :math:`T` steps; AdaGrad
+  (``power=2``) shrinks like :math:`\eta / \sqrt{t}` and moves up to about
+  :math:`2 \eta \sqrt{T}`. A weight that must travel far (a long first task)
+  therefore needs a larger learning rate with ``power=1`` than with AdaGrad.
+
+  Hyperparameters checked: concrete values (Python numbers, concrete arrays)
+  are checked when the transformation is built and by
+  :func:`classp_optax.set_hyperparams`. Traced values (computed under
+  ``jax.jit``, or injected and then written into the state by hand) cannot
+  be: a negative ``threshold`` then masks every element (its square root is
+  NaN), a negative ``eps`` or a non-positive traced ``power`` gives NaN or
+  infinite updates. :func:`classp_optax.check_hyperparams` checks them inside
+  a function transformed with :func:`jax.experimental.checkify.checkify`.
+
   Examples:
     >>> import jax
     >>> import jax.numpy as jnp

@@ -3,6 +3,7 @@
 from typing import Any
 
 import jax
+from jax.experimental import checkify
 import jax.numpy as jnp
 import optax
 
@@ -14,14 +15,67 @@ def _is_inject_state(node: Any) -> bool:
   return 'hyperparams' in fields and 'inner_state' in fields
 
 
+def _inject_states(opt_state: optax.OptState) -> list[Any]:
+  """The ``inject_hyperparams`` states anywhere in ``opt_state``."""
+  return [node for node in jax.tree.leaves(opt_state,
+                                           is_leaf=_is_inject_state)
+          if _is_inject_state(node)]
+
+
+def check_hyperparams(opt_state: optax.OptState) -> None:
+  """Checks the injected CLASSP hyperparameters of a state, traced ones too.
+
+  ``threshold >= 0``, ``power > 0``, ``eps >= 0`` and a finite
+  ``learning_rate``, wherever an ``inject_hyperparams`` state in
+  ``opt_state`` holds them. Each is a :func:`jax.experimental.checkify.check`:
+  call it inside a function transformed with
+  :func:`~jax.experimental.checkify.checkify` (then jitted as usual) and read
+  the error it returns; called on concrete values outside ``jax.jit`` it
+  raises at once. Values that :func:`set_hyperparams` wrote are checked
+  already; this catches the ones a jitted computation produced.
+
+  Examples:
+    >>> import jax
+    >>> from jax.experimental import checkify
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from classp_optax import check_hyperparams, classp
+    >>> tx = optax.inject_hyperparams(classp)(learning_rate=0.1)
+    >>> def step(state, threshold):  # a threshold computed under jit
+    ...   state.hyperparams['threshold'] = threshold
+    ...   check_hyperparams(state)
+    ...   return tx.update(jnp.ones(2), state)[0]
+    >>> checked = jax.jit(checkify.checkify(step))
+    >>> error, _ = checked(tx.init(jnp.zeros(2)), -1.0)
+    >>> print(error.get().splitlines()[0])
+    threshold must be >= 0.0 and finite, got -1.0 (`check` failed)
+
+  Args:
+    opt_state: a state holding ``inject_hyperparams`` states.
+  """
+  for state in _inject_states(opt_state):
+    for name, (minimum, inclusive) in _validation.CLASSP_RANGES.items():
+      if name not in state.hyperparams:
+        continue
+      value = jnp.asarray(jax.tree.leaves(state.hyperparams[name])[0])
+      in_range = value >= minimum if inclusive else value > minimum
+      bound = f'{">=" if inclusive else ">"} {minimum} and ' if (
+          minimum > -float('inf')) else ''
+      checkify.check(jnp.all(jnp.isfinite(value) & in_range),
+                     f'{name} must be {bound}finite, got {{value}}',
+                     value=value)
+
+
 def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
   """Returns ``opt_state`` with injected hyperparameters replaced.
 
   Use it with a state of ``optax.inject_hyperparams(classp, ...)`` to switch,
   e.g., ``apply_scaling``, ``threshold`` or ``learning_rate`` between tasks.
-  Each new value is cast to the dtype and shape the state already holds, so a
-  jitted step that takes the state is not recompiled (assigning a Python float
-  or a weakly typed array into the state's dict would retrace it). The
+  Each new value is cast to the dtype and shape the state already holds, and
+  kept in the same container (e.g. the variable wrapper of
+  ``flax.nnx.Optimizer``'s ``opt_state``), so a jitted step that takes the
+  state is not recompiled (assigning a Python float, a weakly typed array or
+  a bare array in place of a wrapper would retrace it). The
   accumulator is untouched. Every injected state inside ``opt_state`` (e.g.
   in each group of ``optax.partition``) that has the name gets the value.
 
@@ -51,9 +105,7 @@ def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
       the wrong shape, if a boolean one (``apply_scaling``) gets a number, or
       if a CLASSP hyperparameter is out of range.
   """
-  states = [node for node in jax.tree.leaves(opt_state,
-                                             is_leaf=_is_inject_state)
-            if _is_inject_state(node)]
+  states = _inject_states(opt_state)
   if not states:
     raise ValueError(
         'set_hyperparams: no optax.inject_hyperparams state in opt_state; '
@@ -89,7 +141,12 @@ def set_hyperparams(opt_state: optax.OptState, **values: Any) -> optax.OptState:
             value) != jnp.bool_:
           raise ValueError(f'set_hyperparams: {name!r} is boolean, got '
                            f'{value!r}.')
-        hyperparams[name] = jnp.asarray(value, dtype=jnp.result_type(old))
+        # Mapped over ``old`` so that a wrapper around the array (e.g. the
+        # variable flax.nnx.Optimizer keeps) stays: a jitted step sees the
+        # same pytree structure and is not retraced.
+        hyperparams[name] = jax.tree.map(
+            lambda leaf, value=value: jnp.asarray(
+                value, dtype=jnp.result_type(leaf)), old)
     return node._replace(hyperparams=hyperparams)
 
   return jax.tree.map(replace, opt_state, is_leaf=_is_inject_state)

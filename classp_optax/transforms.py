@@ -152,6 +152,19 @@ def _check_state_matches(updates: optax.Updates, accumulator: optax.Updates):
           f'accumulator has shape {jnp.shape(a)}.')
 
 
+def _check_floating(params: optax.Params):
+  """Raises ValueError naming the first param that is not floating-point."""
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    dtype = jnp.result_type(leaf)
+    if not jnp.issubdtype(dtype, jnp.floating):
+      raise ValueError(
+          f'CLASSP: the param at {jax.tree_util.keystr(path) or "the root"} '
+          f'has dtype {dtype}; its accumulator and steps need a '
+          'floating-point dtype (integer steps would truncate to 0). Cast '
+          'it, or keep it out of the optimizer (optax.partition, '
+          'optax.masked).')
+
+
 def _static_bool(name: str, value: BoolLike) -> bool | None:
   """Python bool for a concrete boolean, None for a traced one."""
   array = _validation.concrete_value(value)
@@ -165,11 +178,15 @@ def _static_bool(name: str, value: BoolLike) -> bool | None:
   return bool(array)
 
 
+_NONFINITE = ('propagate', 'skip')
+
+
 def scale_by_accumulator_decay(
     power: chex.Numeric = 1.0,
     eps: chex.Numeric = 1e-5,
     apply_scaling: BoolLike = True,
     accumulator_dtype: chex.ArrayDType | None = None,
+    nonfinite: str = 'propagate',
 ) -> optax.GradientTransformation:
   r"""Scales updates by the inverse root of the accumulated ``|g|**power``.
 
@@ -190,8 +207,12 @@ def scale_by_accumulator_decay(
   * An element whose accumulator is 0 gets a 0 update, so ``eps=0`` never
     produces NaN (a gradient so small that ``|g|**power`` underflows to 0
     gives 0, not ``g / 0``).
-  * Non-finite gradients are not filtered here (like :func:`optax.adagrad`);
-    put :func:`threshold_mask` in front (as :func:`classp` does) to drop them.
+  * Non-finite gradients are not filtered by default (like
+    :func:`optax.adagrad`): a NaN or infinite gradient element makes its
+    accumulator non-finite for good (an infinite one also makes the update,
+    and so the param, NaN). ``nonfinite='skip'`` gives such an element a 0
+    update and adds nothing to its accumulator; :func:`threshold_mask` in
+    front (as in :func:`classp`) drops them too.
   * Updates come out in the dtype of the incoming updates (the params'
     dtype in usual use); the accumulator is stored in ``accumulator_dtype``
     and the arithmetic runs in it or float32, whichever is wider (in float16,
@@ -226,8 +247,12 @@ def scale_by_accumulator_decay(
       the gradient unchanged (the author's first-task mode). A Python bool, or
       a boolean scalar array so that :func:`optax.inject_hyperparams` can
       switch it between tasks without recompiling or resetting the state.
-    accumulator_dtype: dtype of the accumulator; ``None`` uses the params'.
-      E.g. ``jnp.float32`` for bf16 params, like ``mu_dtype`` in optax.
+    accumulator_dtype: dtype of the accumulator, a floating-point one;
+      ``None`` uses the params'. E.g. ``jnp.float32`` for bf16 params, like
+      ``mu_dtype`` in optax.
+    nonfinite: ``'propagate'`` (the default: a NaN or infinite gradient
+      element reaches its update and accumulator) or ``'skip'`` (it gives a 0
+      update and leaves its accumulator as it was).
 
   Returns:
     A :class:`optax.GradientTransformation` whose state is a
@@ -235,13 +260,21 @@ def scale_by_accumulator_decay(
 
   Raises:
     ValueError: for a concrete ``power <= 0``, ``eps < 0``, a non-finite value,
-      or a non-boolean ``apply_scaling``; at update time, for updates whose
-      tree or shapes differ from the state's.
+      a non-boolean ``apply_scaling``, a non-floating ``accumulator_dtype`` or
+      an unknown ``nonfinite``; at ``init``, for an integer or boolean param
+      (its steps would truncate to 0), naming it; at update time, for
+      updates whose tree or shapes differ from the state's.
 
   References:
     Ludwig, `CLASSP <https://arxiv.org/abs/2405.09637>`_, 2024
   """
-  return _accumulator_decay(power, eps, apply_scaling, accumulator_dtype)
+  if nonfinite not in _NONFINITE:
+    raise ValueError(f'nonfinite must be one of {_NONFINITE}, got '
+                     f'{nonfinite!r}.')
+  # A zero gradient adds nothing and moves nothing, so skipping non-finite
+  # elements is the threshold-0 mask, fused the same way.
+  return _accumulator_decay(power, eps, apply_scaling, accumulator_dtype,
+                            threshold=0.0 if nonfinite == 'skip' else None)
 
 
 def _passes_threshold_again(g: chex.Array, sqrt_threshold: chex.Array):
@@ -269,9 +302,13 @@ def _accumulator_decay(power, eps, apply_scaling, accumulator_dtype,
   static_power = None if concrete_power is None else float(concrete_power)
   if accumulator_dtype is not None:
     accumulator_dtype = jax.dtypes.canonicalize_dtype(accumulator_dtype)
+    if not jnp.issubdtype(accumulator_dtype, jnp.floating):
+      raise ValueError('accumulator_dtype must be a floating-point dtype, '
+                       f'got {accumulator_dtype}.')
   root = None if threshold is None else jnp.sqrt(threshold)
 
   def init_fn(params):
+    _check_floating(params)
     return ScaleByAccumulatorDecayState(
         accumulator=optax.tree_utils.tree_zeros_like(
             params, dtype=accumulator_dtype))

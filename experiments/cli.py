@@ -5,15 +5,21 @@ comparison of CLASSP, EWC, online EWC, SGD and Adam on permuted MNIST that
 prints a table in a few minutes on a 2-core CPU. This module only parses
 arguments and calls :mod:`experiments.sweep` and :mod:`experiments.report`;
 what runs is configured in :mod:`experiments.configs`.
+
+A user error (a bad flag value, a name that does not fit, missing or corrupt
+data: an :class:`experiments.errors.UserError`) ends with one line on stderr
+and exit code 2; ``--debug`` shows its traceback. Any other exception is a bug
+and keeps its traceback.
 """
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 import sys
 import time
 
 from experiments import data
+from experiments import errors
 from experiments import methods
 from experiments import protocol
 from experiments import report
@@ -36,16 +42,48 @@ _SIZE_FLAGS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+  """An argument parser whose errors are one line: the problem and the fix."""
+
+  def error(self, message: str):
+    self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
 def _seeds(text: str) -> list[int]:
-  """'1-5' or '1,2,7' -> a list of ints."""
+  """'1-5' or '1,2,7' -> a non-empty list of non-negative ints."""
   try:
     if '-' in text:
       first, last = text.split('-')
-      return list(range(int(first), int(last) + 1))
-    return [int(s) for s in text.split(',')]
+      seeds = list(range(int(first), int(last) + 1))
+    else:
+      seeds = [int(s) for s in text.split(',')]
   except ValueError:
     raise argparse.ArgumentTypeError(
         f"seeds must look like '1-5' or '1,2,7', got {text!r}") from None
+  if not seeds:
+    raise argparse.ArgumentTypeError(
+        f'{text!r} is an empty range; put the first seed first, e.g. '
+        f"'{text.split('-')[1]}-{text.split('-')[0]}'")
+  if min(seeds) < 0:
+    raise argparse.ArgumentTypeError(
+        f'seeds must be >= 0, got {text!r}')
+  return seeds
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+  """An argparse type: an int >= ``minimum``."""
+
+  def parse(text: str) -> int:
+    try:
+      value = int(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(
+          f'expected a whole number, got {text!r}') from None
+    if value < minimum:
+      raise argparse.ArgumentTypeError(f'must be >= {minimum}, got {value}')
+    return value
+
+  return parse
 
 
 def _fixed_names() -> set[str]:
@@ -68,13 +106,21 @@ def _method_list(text: str) -> list[str]:
 def _stream_keys(stream: str, scenario: str | None) -> list[str]:
   """The setup keys a --stream/--scenario pair names."""
   if stream == ALL:
+    if scenario is not None:
+      raise errors.UserError(
+          '--scenario needs one --stream (with --stream all every scenario '
+          'runs); drop --scenario or name a stream')
     return list(presets.FULL)
   scenarios = streams.STREAMS[stream]
   if scenario is None and scenarios != (None,):
     return [streams.stream_key(stream, s) for s in scenarios]
   if scenario not in scenarios:
-    raise SystemExit(f'error: stream {stream} has scenarios {list(scenarios)}, '
-                     f'got {scenario!r}')
+    if scenarios == (None,):
+      raise errors.UserError(
+          f'stream {stream} has no scenarios; drop --scenario {scenario}')
+    raise errors.UserError(
+        f'stream {stream} has no scenario {scenario!r}; choose --scenario '
+        f'from {", ".join(scenarios)}')
   return [streams.stream_key(stream, scenario)]
 
 
@@ -125,11 +171,17 @@ def _add_common(parser: argparse.ArgumentParser, *,
            'experiments/results/<preset> for run)')
   parser.add_argument('--no-progress', action='store_true',
                       help='hide the progress bars')
+  _add_debug(parser)
   sizes = parser.add_argument_group(
       'sizes', 'override the protocol, the same for every method')
   for flag, text in _SIZE_FLAGS.items():
-    sizes.add_argument(f'--{flag}', type=int, default=None,
+    sizes.add_argument(f'--{flag}', type=_at_least(1), default=None,
                        help=f'{text} (default: the preset\'s)')
+
+
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument('--debug', action='store_true',
+                      help='show the traceback of a user error too')
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
@@ -141,7 +193,7 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
   """The parser of every command."""
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
       prog='python -m experiments',
       description='CLASSP against EWC and its peers on continual-learning '
                   'task streams.')
@@ -164,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                    'tuning seed')
   _add_common(tune, default_stream='permuted_mnist',
               default_methods=','.join(methods.METHODS), default_seeds='0')
-  tune.add_argument('--grid-size', type=int, default=8,
+  tune.add_argument('--grid-size', type=_at_least(1), default=8,
                     help='configurations per method (default: 8)')
 
   sweep_parser = commands.add_parser(
@@ -172,9 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                     'resumable; writes <out>/<stream>.json')
   _add_common(sweep_parser, default_stream=ALL,
               default_methods=','.join(methods.METHODS), default_seeds='1-5')
-  sweep_parser.add_argument('--grid-size', type=int, default=8,
+  sweep_parser.add_argument('--grid-size', type=_at_least(1), default=8,
                             help='configurations per method (default: 8)')
-  sweep_parser.add_argument('--tuning-seed', type=int, default=0,
+  sweep_parser.add_argument('--tuning-seed', type=_at_least(0), default=0,
                             help='seed of the tuning runs (default: 0)')
 
   report_parser = commands.add_parser(
@@ -184,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help='the results folder')
   report_parser.add_argument('--readme', type=Path, default=README,
                              help='README whose results table is replaced')
+  _add_debug(report_parser)
 
   verify = commands.add_parser(
       'verify', help='retrain stored runs and check that they reproduce bit '
@@ -192,11 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help='run files (default: a sample of <out>/runs)')
   verify.add_argument('--out', type=Path, default=RESULTS,
                       help='the results folder to sample')
-  verify.add_argument('--sample', type=int, default=1,
+  verify.add_argument('--sample', type=_at_least(1), default=1,
                       help='runs drawn per stream and protocol (default: 1)')
-  verify.add_argument('--sample-seed', type=int, default=0,
+  verify.add_argument('--sample-seed', type=_at_least(0), default=0,
                       help="the draw's seed (default: 0)")
   _add_data_dir(verify)
+  _add_debug(verify)
   return parser
 
 
@@ -223,16 +277,17 @@ def _run(args: argparse.Namespace) -> None:
   keys, method_names, out = run_targets(args)
   for key in keys:
     if key not in preset.setups:
-      raise SystemExit(
-          f'error: --preset {preset.name} runs {", ".join(preset.setups)} '
-          'only; use --preset full for other streams')
+      raise errors.UserError(
+          f'--preset {preset.name} runs {", ".join(preset.setups)} only; use '
+          '--preset full for other streams')
+  for key in keys:
     setup = _override(preset.setups[key], args)
     tuned = sweep.tuned_hyperparams(RESULTS, key)
     try:
       runs = {name: sweep.method_run(preset, name, tuned)
               for name in method_names}
     except ValueError as error:
-      raise SystemExit(f'error: {error}') from None
+      raise errors.UserError(str(error)) from None
     document = sweep.run_methods(out, setup, runs, args.seeds, args.data_dir,
                                  progress=not args.no_progress)
     print(f'\n{key} ({preset.name}), test split, seeds {args.seeds}:')
@@ -266,8 +321,15 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+  missing = [str(path) for path in args.runs if not path.is_file()]
+  if missing:
+    raise errors.UserError(f'no run file {", ".join(missing)}; name files '
+                           'under <results>/runs/')
   paths = args.runs or sweep.sample_runs(args.out, args.sample,
                                          args.sample_seed)
+  if not paths:
+    raise errors.UserError(f'{args.out / "runs"} holds no run files; pass '
+                           '--out with a results folder that does')
   failed = 0
   for path in paths:
     start = time.perf_counter()
@@ -281,22 +343,22 @@ def _verify(args: argparse.Namespace) -> int:
   return 1 if failed else 0
 
 
+def _report(args: argparse.Namespace) -> None:
+  path = report.write_report(args.out, readme_path=args.readme)
+  print(f'written: {path}')
+
+
+_COMMANDS = {'run': _run, 'tune': _tune, 'sweep': _sweep, 'report': _report,
+             'verify': _verify}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-  """Runs a command; returns the exit code."""
+  """Runs a command; returns the exit code (2 for a user error)."""
   args = build_parser().parse_args(argv)
   try:
-    if args.command == 'run':
-      _run(args)
-    elif args.command == 'tune':
-      _tune(args)
-    elif args.command == 'sweep':
-      _sweep(args)
-    elif args.command == 'report':
-      path = report.write_report(args.out, readme_path=args.readme)
-      print(f'written: {path}')
-    elif args.command == 'verify':
-      return _verify(args)
-  except data.DataUnavailableError as error:
+    return _COMMANDS[args.command](args) or 0
+  except errors.UserError as error:
+    if args.debug:
+      raise
     print(f'error: {error}', file=sys.stderr)
     return 2
-  return 0

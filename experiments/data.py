@@ -18,6 +18,7 @@ import urllib.parse
 
 import numpy as np
 
+from experiments import errors
 from experiments import idx
 
 DATA_DIR_ENV = 'CLASSP_DATA_DIR'
@@ -32,7 +33,7 @@ _IMAGE_SHAPE = (28, 28)
 _NUM_CLASSES = 10
 
 
-class DataUnavailableError(RuntimeError):
+class DataUnavailableError(errors.UserError, RuntimeError):
   """Raised when a dataset is neither on disk nor downloadable."""
 
 
@@ -154,15 +155,27 @@ def _read_dataset(
   """Reads, checks and normalizes the four IDX files of ``name``."""
   paths = {'train_x': train_x, 'train_y': train_y, 'test_x': test_x,
            'test_y': test_y}
-  return _normalized(name,
-                     {key: idx.read_idx(path) for key, path in paths.items()},
+  try:
+    arrays = {key: idx.read_idx(path) for key, path in paths.items()}
+  except errors.InputError as error:
+    raise errors.InputError(
+        f'{error} Replace it with an intact copy of the standard IDX file of '
+        f'{name!r}.') from error
+  return _normalized(name, arrays,
                      {key: str(path) for key, path in paths.items()})
 
 
 @functools.lru_cache(maxsize=len(NORMALIZATION))
 def _tfds_dataset(name: str) -> Dataset:
   """``name`` prepared by tensorflow-datasets (downloaded on first use)."""
-  from experiments import tfds_images  # Imports tensorflow-datasets.
+  try:
+    from experiments import tfds_images  # Imports tensorflow-datasets.
+  except ModuleNotFoundError as error:
+    raise DataUnavailableError(
+        f'No data folder was given and {error.name} is not installed, so '
+        f'tensorflow-datasets cannot provide {name!r}. Install the '
+        'experiments extra (pip install -e ".[experiments]"). '
+        + _missing_data_message(name)) from error
 
   arrays = tfds_images.load_arrays(
       name, lambda: _downloaded_files(name),
@@ -192,7 +205,7 @@ def _normalized(
   def images(key):
     x = arrays[key]
     if x.ndim != 3 or x.shape[1:] != _IMAGE_SHAPE:
-      raise ValueError(
+      raise errors.InputError(
           f'{origins[key]}: images of shape {x.shape}, expected [N, 28, 28].')
     x = x.reshape(*x.shape, 1).astype(np.float32)
     x /= 255.0
@@ -204,10 +217,11 @@ def _normalized(
   def labels(key, num_images):
     y = arrays[key]
     if y.shape != (num_images,):
-      raise ValueError(
+      raise errors.InputError(
           f'{origins[key]}: {y.shape} labels for {num_images} images.')
     if y.size and y.max() >= _NUM_CLASSES:
-      raise ValueError(f'{origins[key]}: labels outside [0, {_NUM_CLASSES}).')
+      raise errors.InputError(
+          f'{origins[key]}: labels outside [0, {_NUM_CLASSES}).')
     y = y.astype(np.int32)
     y.setflags(write=False)
     return y

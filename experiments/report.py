@@ -21,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 
+from experiments import errors
 from experiments import metrics
 from experiments import streams
 
@@ -448,14 +449,15 @@ def replace_between_markers(path: Path, start_marker: str, end_marker: str,
   """The text of ``path`` with ``body`` between the two markers.
 
   Raises:
-    ValueError: naming the file, if the markers are missing or out of order.
+    experiments.errors.InputError: (a ValueError) naming the file, if the
+      markers are missing or out of order.
   """
   with open(path, encoding='utf-8', newline='') as f:
     text = f.read()
   start = text.find(start_marker)
   end = text.find(end_marker, start + len(start_marker))
   if start < 0 or end < 0:
-    raise ValueError(
+    raise errors.InputError(
         f'{path} lacks the markers {start_marker!r} and {end_marker!r} '
         '(in that order).')
   return text[:start + len(start_marker)] + body + text[end:]
@@ -482,10 +484,16 @@ def write_report(results_dir: str | os.PathLike[str],
     The path of RESULTS.md.
 
   Raises:
-    ValueError: if ``readme_path`` lacks the markers (nothing is written).
+    experiments.errors.InputError: if ``results_dir`` holds no result file,
+      or ``readme_path`` lacks the markers (nothing is written).
   """
   results_dir = Path(results_dir)
   results = load_results(results_dir)
+  if not results:
+    raise errors.InputError(
+        f'{results_dir} holds no result files (<stream>.json); run '
+        '`python -m experiments sweep` first, or pass --out with the folder '
+        'that holds them.')
   markdown_path = results_dir / RESULTS_FILE
   readme_text = None
   if readme_path is not None:

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -82,22 +82,36 @@ def _train(
   return _to_json(dataclasses.asdict(result))
 
 
+class CachedRun(NamedTuple):
+  """A run's record (its file's content) and whether it came from the file."""
+  record: dict[str, Any]
+  reused: bool
+
+  def provenance(self) -> str:
+    """E.g. ``'cached; trained in 7 s on cpu (2 cores, x86_64), JAX ...'``."""
+    trained = f'trained in {self.record["wall_s"]:.0f} s'
+    if not self.reused:
+      return trained
+    return (f'cached; {trained} on '
+            f'{self.record.get("device", "an unrecorded device")}')
+
+
 def cached_run(
     path: Path, setup: Setup, method: str, hyperparams: Mapping[str, Any],
     seed: int, data_dir: str | None, *, progress: bool = True,
     task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> CachedRun:
   """Runs one method once, or loads the run if ``path`` holds the same one."""
   config = _run_config(setup, method, hyperparams, seed, task_hyperparams)
   if path.exists():
     stored = json.loads(path.read_text())
     if stored.get('config') == config:
-      return stored
+      return CachedRun(stored, reused=True)
   record = {'config': config, 'device': device_label(),
             **_train(setup, method, hyperparams, seed, data_dir,
                      task_hyperparams, progress)}
   write_json(path, record)
-  return record
+  return CachedRun(record, reused=False)
 
 
 # What a retrained run must reproduce exactly (wall time and device apart).
@@ -145,12 +159,12 @@ def tune(
   grid = methods.tuning_grid(methods.parse_method(method), grid_size)
   scores = []
   for index, hyperparams in enumerate(grid):
-    record = cached_run(
+    run = cached_run(
         out / 'runs' / setup.key / method / f'tune-{index}.json', setup,
         method, hyperparams, tuning_seed, data_dir, progress=progress)
-    scores.append(validation_score(record))
+    scores.append(validation_score(run.record))
     log(f'  tune {setup.key} {method} [{index + 1}/{len(grid)}] '
-        f'{hyperparams}: val ACC {scores[-1]:.4f}')
+        f'{hyperparams}: val ACC {scores[-1]:.4f} ({run.provenance()})')
   return grid[int(np.argmax(scores))], grid, scores
 
 
@@ -187,16 +201,17 @@ def evaluate(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
   """Runs (or loads) a method on each seed; returns its summary block."""
-  runs = []
+  records = []
   for seed in seeds:
-    runs.append(cached_run(
+    cached = cached_run(
         out / 'runs' / setup.key / run.method / f'{run.tag}-{seed}.json',
         setup, run.method, run.hyperparams, seed, data_dir, progress=progress,
-        task_hyperparams=run.task_hyperparams))
+        task_hyperparams=run.task_hyperparams)
+    records.append(cached.record)
     log(f'  {run.tag} {setup.key} {run.method} seed {seed}: ACC '
-        f'{metrics.average_accuracy(runs[-1]["test_acc"]):.4f} '
-        f'({runs[-1]["wall_s"]:.0f} s)')
-  return method_summary(runs, run.hyperparams)
+        f'{metrics.average_accuracy(cached.record["test_acc"]):.4f} '
+        f'({cached.provenance()})')
+  return method_summary(records, run.hyperparams)
 
 
 def evaluate_all(

@@ -10,6 +10,8 @@ when it has no local data folder.
 """
 
 from collections.abc import Callable, Iterator, Mapping
+import contextlib
+import logging
 import os
 
 import numpy as np
@@ -89,8 +91,10 @@ def load_arrays(
     uint8 images ``[N, 28, 28]`` and uint8 labels ``[N]`` under the keys of
     :data:`experiments.idx.IDX_FILES`, in the files' order.
   """
-  builder = ClasspIdxImages(config=name, data_dir=data_dir)
-  if not builder.is_prepared():
+  with _absl_errors_only():  # tfds warns of the folder it is about to fill.
+    builder = ClasspIdxImages(config=name, data_dir=data_dir)
+    prepared = builder.is_prepared()
+  if not prepared:
     builder = ClasspIdxImages(config=name, data_dir=data_dir,
                               idx_files=download())
     builder.download_and_prepare(file_format='array_record')
@@ -102,3 +106,15 @@ def load_arrays(
     arrays[images] = np.stack([r['image'][:, :, 0] for r in records])
     arrays[labels] = np.array([r['label'] for r in records], dtype=np.uint8)
   return arrays
+
+
+@contextlib.contextmanager
+def _absl_errors_only():
+  """Hides tensorflow-datasets' absl warnings and infos for a while."""
+  logger = logging.getLogger('absl')
+  level = logger.level
+  logger.setLevel(logging.ERROR)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)

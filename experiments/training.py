@@ -8,7 +8,7 @@ the device only a few times per epoch, to advance the progress bar. (A
 whose convolutions lose their fast path inside a while loop.)
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import dataclasses
 import os
 import platform
@@ -25,6 +25,7 @@ import optax.tree
 import tqdm
 
 import classp_optax
+from experiments import errors
 from experiments import methods
 from experiments import metrics
 from experiments import models
@@ -229,8 +230,9 @@ def _train_phase(learner: Learner, state: TrainState, phase: Phase,
   n = phase.split.y.shape[0]
   steps = n // batch_size
   if steps == 0:
-    raise ValueError(f'{phase.name}: {n} examples, fewer than one batch '
-                     f'of {batch_size}.')
+    raise errors.ProtocolError(
+        f'{phase.name}: {n} training examples, fewer than one batch of '
+        f'{batch_size}; choose a batch size of at most {n}.')
   chunk = max(1, steps // _PROGRESS_UPDATES_PER_EPOCH)
   # disable=None: shown on a terminal only, so logs stay readable.
   with tqdm.tqdm(total=phase.epochs * steps, desc=progress_label, leave=False,
@@ -291,6 +293,7 @@ def run(
     *,
     task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
+    on_task_end: Callable[[int, TrainState], None] | None = None,
 ) -> RunResult:
   """Trains one method on a stream and tests it after each task.
 
@@ -304,6 +307,8 @@ def run(
       hyperparameters, applied at each task's start with
       :func:`classp_optax.set_hyperparams` on the same optimizer state.
     progress: show a progress bar per task.
+    on_task_end: called with the task's index and the state after each task
+      (after the regularizer's consolidation), e.g. to keep a checkpoint.
 
   Returns:
     A :class:`RunResult`.
@@ -334,6 +339,8 @@ def run(
     val_rows.append([learner.accuracy(state.params, s) for s in vals])
     for name, diagnostic in diagnostics.items():
       recorded[name].append(float(diagnostic(state.opt_state)))
+    if on_task_end is not None:
+      on_task_end(index, state)
   return RunResult(
       test_acc=np.array(test_rows), val_acc=np.array(val_rows),
       state_bytes=metrics.tree_bytes((state.opt_state, state.reg_state)),

@@ -8,7 +8,9 @@ import numpy as np
 import optax
 import pytest
 
+from classp_optax import classp
 from classp_optax import scale_by_accumulator_decay
+from classp_optax import scale_by_classp
 from classp_optax import ScaleByAccumulatorDecayState
 from classp_optax import threshold_mask
 from tests import reference
@@ -259,3 +261,54 @@ class TestScaleByAccumulatorDecay:
     with pytest.raises(ValueError, match=name) as info:
       scale_by_accumulator_decay(**kwargs)
     assert re.escape(repr(value))[:6].replace('\\', '') in str(info.value)
+
+
+@pytest.mark.parametrize('make', [
+    lambda: scale_by_accumulator_decay(),
+    lambda: scale_by_classp(threshold=0.1),
+    lambda: classp(0.1),
+])
+@pytest.mark.parametrize('dtype', [jnp.int32, jnp.bool_, jnp.uint8])
+def test_integer_or_boolean_params_are_refused_at_init(make, dtype):
+  params = {'w': jnp.zeros(2), 'step': jnp.zeros((), dtype)}
+  with pytest.raises(ValueError, match=r"\['step'\] has dtype"):
+    make().init(params)
+
+
+def test_integer_accumulator_dtype_is_refused():
+  with pytest.raises(ValueError, match='accumulator_dtype must be a floating'):
+    scale_by_accumulator_decay(accumulator_dtype=jnp.int32)
+
+
+@pytest.mark.parametrize('threshold', [0.25, 0.0625, 1.0])
+def test_an_element_whose_square_equals_the_threshold_is_masked(threshold):
+  # g ** 2 == threshold exactly in float32 and float64: strictly not above.
+  root = threshold ** 0.5
+  grads = [[np.array([root, -root, 2 * root, 0.5 * root])]] * 3
+  expected, expected_acc = reference.classp_reference(
+      grads, learning_rate=0.1, threshold=threshold, power=1.0, eps=1e-5)
+  for tx in (classp(0.1, threshold=threshold),
+             optax.chain(threshold_mask(threshold),
+                         scale_by_accumulator_decay(),
+                         optax.scale_by_learning_rate(0.1))):
+    state = tx.init(jnp.zeros(4))
+    for step, want in zip(grads, expected):
+      updates, state = jax.jit(tx.update)(jnp.asarray(step[0]), state)
+      np.testing.assert_allclose(updates, want[0], rtol=1e-6)
+    accumulator = optax.tree_utils.tree_get(state, 'accumulator')
+    np.testing.assert_allclose(accumulator, expected_acc[0], rtol=1e-6)
+    assert accumulator[0] == accumulator[1] == accumulator[3] == 0.0
+
+
+def test_nonfinite_option():
+  with pytest.raises(ValueError, match="nonfinite must be one of"):
+    scale_by_accumulator_decay(nonfinite='drop')
+  grads = jnp.array([1.0, jnp.nan, -jnp.inf])
+  propagate = scale_by_accumulator_decay(eps=0.0)
+  updates, state = propagate.update(grads, propagate.init(jnp.zeros(3)))
+  assert np.isnan(state.accumulator[1]) and np.isinf(state.accumulator[2])
+  assert np.isnan(updates[2])
+  skip = scale_by_accumulator_decay(eps=0.0, nonfinite='skip')
+  updates, state = skip.update(grads, skip.init(jnp.zeros(3)))
+  np.testing.assert_array_equal(updates, [1.0, 0.0, 0.0])
+  np.testing.assert_array_equal(state.accumulator, [1.0, 0.0, 0.0])

@@ -1,6 +1,11 @@
 """The command line end to end, on a tiny stream."""
 
 import json
+import os
+from pathlib import Path
+import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -10,6 +15,9 @@ from experiments import data
 from experiments import methods
 from experiments import training
 from experiments.configs import presets
+from tests.experiments import idx_files
+
+_ROOT = Path(__file__).resolve().parents[2]
 
 TINY = ['--train-per-task', '96', '--val-per-task', '64', '--test-per-task',
         '100', '--batch-size', '32', '--epochs', '1', '--no-progress']
@@ -114,3 +122,39 @@ def test_run_out_flag_wins_over_the_preset_folder(tmp_path):
   args = cli.build_parser().parse_args(
       ['run', '--preset', 'paper', '--out', str(tmp_path)])
   assert cli.run_targets(args)[2] == tmp_path
+
+
+def _copy_of_the_checkout(destination: Path) -> None:
+  """The checkout's files (tracked, or untracked and not ignored), committed
+  in a new repository at ``destination``."""
+  files = subprocess.run(
+      ['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+      cwd=_ROOT, check=True, capture_output=True).stdout.decode().split('\0')
+  for name in filter(None, files):
+    if (_ROOT / name).is_file():
+      (destination / name).parent.mkdir(parents=True, exist_ok=True)
+      shutil.copy2(_ROOT / name, destination / name)
+  for command in (['init', '-q'], ['add', '-A'],
+                  ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit',
+                   '-q', '-m', 'copy']):
+    subprocess.run(['git', *command], cwd=destination, check=True)
+
+
+def test_main_job_leaves_the_tree_clean(tmp_path):
+  checkout = tmp_path / 'checkout'
+  _copy_of_the_checkout(checkout)
+  idx_files.write_tiny_dataset(tmp_path / 'data' / 'mnist', num_train=300,
+                               num_test=100)
+  # The README's main job, as written, on tiny data.
+  job = subprocess.run(
+      [sys.executable, '-m', 'experiments', 'run', '--data-dir',
+       str(tmp_path / 'data')], cwd=checkout, capture_output=True, text=True,
+      env={**os.environ, 'PYTHONDONTWRITEBYTECODE': '1'}, timeout=600)
+  assert job.returncode == 0, job.stderr
+  assert '| classp |' in job.stdout
+  status = subprocess.run(['git', 'status', '--porcelain', '--ignored=no'],
+                          cwd=checkout, capture_output=True, text=True,
+                          check=True).stdout
+  assert status == ''
+  assert list((checkout / 'experiments' / 'results' / 'quick').glob(
+      'runs/permuted_mnist/*/quick-seed-1.json'))  # written, and ignored

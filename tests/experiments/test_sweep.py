@@ -34,7 +34,11 @@ def test_cached_run_reuses_the_same_run_and_reruns_a_changed_one(
                            1, None)
   again = sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.1},
                            1, None)
-  assert first == again and len(calls) == 1
+  assert first.record == again.record and len(calls) == 1
+  assert not first.reused and again.reused
+  assert first.provenance() == 'trained in 1 s'
+  assert again.provenance() == (
+      f'cached; trained in 1 s on {sweep.device_label()}')
   stored = json.loads(path.read_text())
   assert stored['config']['code_version'] == sweep.CODE_VERSION
   assert stored['device'] == sweep.device_label()  # 'cpu (2 cores, ...'

@@ -1,9 +1,11 @@
 """Tests of experiments.training on synthetic streams (no data files)."""
 
+import chex
 from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from experiments import methods
@@ -115,3 +117,82 @@ def test_per_task_hyperparameters_switch_on_one_state():
   with pytest.raises(ValueError, match='task_hyperparams has 1 entries'):
     training.run(stream, spec, hyperparams, PROTOCOL, seed=0,
                  task_hyperparams=switch[:1], progress=False)
+
+
+# A hand-written loop, independent of training.py, that the run must match:
+# the same batches (dataset order), the same consolidation subsets.
+_IN_ORDER = Protocol(model='mlp', hidden=(16,), epochs=1, batch_size=16,
+                     shuffle=False, fisher_samples=40)
+
+
+def _hand_run(stream, optimizer, regularizer, seed=0):
+  """States (opt_state, reg_state) after each task, by a plain loop."""
+  graphdef, params = nnx.split(
+      models.make_model('mlp', stream.num_classes, seed=seed, hidden=(16,)),
+      nnx.Param)
+
+  def example_logits(params, x, mask):
+    logits = nnx.merge(graphdef, params)(x[None])[0]
+    return jnp.where(mask, logits, jnp.finfo(logits.dtype).min / 2)
+
+  def example_loss(mask):
+    def loss(params, x, y):
+      return optax.losses.softmax_cross_entropy_with_integer_labels(
+          example_logits(params, x, mask), y)
+    return loss
+
+  def batch_loss(params, x, y, mask):
+    return jnp.mean(jax.vmap(example_loss(mask), (None, 0, 0))(params, x, y))
+
+  opt_state, reg_state = optimizer.init(params), regularizer.init(params)
+  rng = np.random.default_rng(seed)
+  states = []
+  for task in stream.tasks:
+    mask = (np.ones(stream.num_classes, bool) if task.logit_mask is None
+            else task.logit_mask)
+    n = len(task.train.y)
+    for start in range(0, n - n % 16, 16):
+      x, y = task.train.x[start:start + 16], task.train.y[start:start + 16]
+      grads = jax.grad(batch_loss)(params, x, y, mask)
+      total = jax.tree.map(
+          lambda g, r: g + r, grads,
+          jax.grad(regularizer.penalty)(params, reg_state))
+      updates, opt_state = optimizer.update(total, opt_state, params)
+      new_params = optax.apply_updates(params, updates)
+      reg_state = regularizer.after_step(reg_state, params, new_params, grads)
+      params = new_params
+    subset = rng.permutation(n)[:_IN_ORDER.fisher_samples]
+    reg_state = regularizer.end_task(reg_state, params, regularizers.TaskData(
+        task.train.x[subset], task.train.y[subset], example_loss(mask),
+        lambda p, x, mask=mask: jnp.where(
+            mask, nnx.merge(graphdef, p)(x[None])[0], 0.0)))
+    states.append((opt_state, reg_state))
+  return states
+
+
+@pytest.mark.parametrize('method, hyperparams, task_heads', [
+    # CLASSP's accumulator must carry across tasks (never reset).
+    ('classp', {'learning_rate': 0.05, 'threshold': 1e-6}, False),
+    # SI's path integral takes the loss gradient, not the penalty's.
+    ('si', {'base': 'sgd', 'learning_rate': 0.05, 'strength': 1.0}, False),
+    # EWC's Fisher at each task end uses that task's heads.
+    ('ewc', {'base': 'sgd', 'learning_rate': 0.05, 'strength': 10.0}, True),
+])
+def test_run_carries_the_state_a_hand_written_loop_carries(
+    method, hyperparams, task_heads):
+  stream = _stream(num_tasks=3, task_heads=task_heads)
+  spec = methods.parse_method(method)
+  captured = []
+  result = training.run(stream, spec, hyperparams, _IN_ORDER, seed=0,
+                        progress=False,
+                        on_task_end=lambda i, s: captured.append(s))
+  expected = _hand_run(stream, *methods.build(spec, hyperparams))
+  assert len(captured) == len(expected) == 3
+  for state, (opt_state, reg_state) in zip(captured, expected):
+    chex.assert_trees_all_close(state.opt_state, opt_state, rtol=1e-5,
+                                atol=1e-7)
+    chex.assert_trees_all_close(state.reg_state, reg_state, rtol=1e-5,
+                                atol=1e-7)
+  if method == 'classp':  # the accumulator only grows, task after task
+    mean = result.diagnostics['mean_accumulator']
+    assert mean[0] < mean[1] < mean[2]
