@@ -1,6 +1,7 @@
 """Tests of classp_optax.hyperparams: set_hyperparams, check_hyperparams."""
 
 import jax
+from jax.experimental import checkify
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -98,7 +99,6 @@ def test_keeps_flax_nnx_optimizer_wrappers_so_the_step_compiles_once():
 
 
 def test_check_hyperparams_catches_traced_values_out_of_range():
-  checkify = pytest.importorskip('jax.experimental.checkify')
   tx = _injected(threshold=0.5)
   params = jnp.zeros(2)
 
@@ -123,5 +123,5 @@ def test_check_hyperparams_catches_traced_values_out_of_range():
   state.hyperparams['threshold'] = jnp.asarray(-1.0)
   np.testing.assert_array_equal(unchecked(state), [0.0, 0.0])
   # Concrete values outside jit are checked at once.
-  with pytest.raises(Exception, match='threshold must be'):
+  with pytest.raises(checkify.JaxRuntimeError, match='threshold must be'):
     check_hyperparams(state)

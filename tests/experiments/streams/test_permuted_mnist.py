@@ -46,3 +46,12 @@ def test_default_and_fewer_tasks_are_a_prefix(data_dir):
   for task, longer_task in zip(two.tasks, three.tasks):
     np.testing.assert_array_equal(task.train.x, longer_task.train.x)
     np.testing.assert_array_equal(task.test.x, longer_task.test.x)
+
+
+def test_validation_comes_from_the_training_data(data_dir):
+  mnist = data.load_dataset('mnist', data_dir)
+  stream = streams.make_stream('permuted_mnist', data_dir=data_dir,
+                               num_tasks=1, **_SMALL)
+  val = stream.tasks[0].val.x  # task 0 keeps the pixel order
+  assert rows(val) <= rows(mnist.train_x)
+  assert not rows(val) & rows(mnist.test_x)

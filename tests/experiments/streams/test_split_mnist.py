@@ -6,6 +6,7 @@ import pytest
 from experiments import data
 from experiments import streams
 from experiments.streams import split_mnist
+from tests.experiments.streams.rows import rows
 
 _SMALL = {'train_per_task': 200, 'test_per_task': 100}
 
@@ -43,3 +44,13 @@ def test_full_split_mnist_sizes(data_dir):
     assert len(task.val.y) == round(0.1 * num_train)
     assert len(task.train.y) + len(task.val.y) == num_train
     assert len(task.test.y) == int(np.isin(mnist.test_y, digits).sum())
+
+
+def test_validation_comes_from_the_training_data(data_dir):
+  mnist = data.load_dataset('mnist', data_dir)
+  train_rows, test_rows = rows(mnist.train_x), rows(mnist.test_x)
+  stream = streams.make_stream('split_mnist', 'class', data_dir=data_dir,
+                               **_SMALL)
+  for task in stream.tasks:
+    assert rows(task.val.x) <= train_rows
+    assert not rows(task.val.x) & test_rows
