@@ -282,9 +282,13 @@ def test_integer_accumulator_dtype_is_refused():
 
 @pytest.mark.parametrize('threshold', [0.25, 0.0625, 1.0])
 def test_an_element_whose_square_equals_the_threshold_is_masked(threshold):
-  # g ** 2 == threshold exactly in float32 and float64: strictly not above.
+  # g ** 2 == threshold exactly in float32 and float64: strictly not above,
+  # so neither the update nor the accumulator moves, also for elements whose
+  # accumulator is already above 0 (where a 0 accumulator cannot hide it).
   root = threshold ** 0.5
-  grads = [[np.array([root, -root, 2 * root, 0.5 * root])]] * 3
+  grads = [[np.array([2 * root, -2 * root, 2 * root, 0.5 * root])],
+           [np.array([root, -root, 2 * root, 0.5 * root])],
+           [np.array([-root, root, 3 * root, root])]]
   expected, expected_acc = reference.classp_reference(
       grads, learning_rate=0.1, threshold=threshold, power=1.0, eps=1e-5)
   for tx in (classp(0.1, threshold=threshold),
@@ -297,7 +301,9 @@ def test_an_element_whose_square_equals_the_threshold_is_masked(threshold):
       np.testing.assert_allclose(updates, want[0], rtol=1e-6)
     accumulator = optax.tree_utils.tree_get(state, 'accumulator')
     np.testing.assert_allclose(accumulator, expected_acc[0], rtol=1e-6)
-    assert accumulator[0] == accumulator[1] == accumulator[3] == 0.0
+    assert accumulator[3] == 0.0  # never above the threshold
+  for step in expected[1:]:
+    assert step[0][0] == step[0][1] == step[0][3] == 0.0
 
 
 def test_nonfinite_option():
