@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import scipy.stats
 
 
 def _accuracy_matrix(accuracies: Any, square: bool = True) -> np.ndarray:
@@ -130,3 +131,77 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
     raise ValueError(
         f'values must be a non-empty 1-D sequence, got shape {array.shape}.')
   return {'mean': float(np.mean(array)), 'std': float(np.std(array))}
+
+
+def interval(values: Sequence[float],
+             confidence: float = 0.95) -> dict[str, float]:
+  """Mean, sample standard deviation and a confidence interval of the mean.
+
+  The interval is Student's t: ``mean +- t_{(1+confidence)/2, n-1} * std /
+  sqrt(n)``, for metrics measured on independent seeds.
+
+  Args:
+    values: the metric of each seed, at least two.
+    confidence: the interval's coverage, in (0, 1).
+
+  Returns:
+    ``{'mean', 'std' (ddof=1), 'low', 'high', 'n'}``.
+
+  Raises:
+    ValueError: for fewer than two values or a confidence outside (0, 1).
+  """
+  array = _two_or_more(values)
+  _check_confidence(confidence)
+  mean, std = float(np.mean(array)), float(np.std(array, ddof=1))
+  half = _t_quantile(confidence, array.size - 1) * std / np.sqrt(array.size)
+  return {'mean': mean, 'std': std, 'low': mean - half, 'high': mean + half,
+          'n': int(array.size)}
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float],
+                      confidence: float = 0.95) -> dict[str, Any]:
+  """How ``a`` differs from ``b`` on the same seeds: a paired t-test.
+
+  Args:
+    a: one method's metric per seed.
+    b: another's, on the same seeds in the same order.
+    confidence: the interval's coverage; the difference is significant when
+      the two-sided p-value is below ``1 - confidence``.
+
+  Returns:
+    ``{'mean', 'std', 'low', 'high', 'n'}`` of the differences ``a - b``
+    (see :func:`interval`), the two-sided ``p_value`` and ``significant``.
+
+  Raises:
+    ValueError: for unequal lengths, fewer than two seeds or a bad
+      confidence.
+  """
+  a, b = _two_or_more(a), _two_or_more(b)
+  if a.shape != b.shape:
+    raise ValueError(
+        f'paired values need the same seeds, got {a.size} and {b.size}.')
+  summary = interval(a - b, confidence)
+  if summary['std'] == 0.0:
+    p_value = 1.0 if summary['mean'] == 0.0 else 0.0
+  else:
+    p_value = float(scipy.stats.ttest_rel(a, b).pvalue)
+  return {**summary, 'p_value': p_value,
+          'significant': p_value < 1.0 - confidence}
+
+
+def _two_or_more(values: Sequence[float]) -> np.ndarray:
+  array = np.asarray(values, dtype=np.float64)
+  if array.ndim != 1 or array.size < 2:
+    raise ValueError(f'values must be a 1-D sequence of at least two seeds, '
+                     f'got shape {array.shape}.')
+  return array
+
+
+def _check_confidence(confidence: float) -> None:
+  if not 0.0 < confidence < 1.0:
+    raise ValueError(f'confidence must be in (0, 1), got {confidence}.')
+
+
+def _t_quantile(confidence: float, degrees_of_freedom: int) -> float:
+  return float(scipy.stats.t.ppf((1.0 + confidence) / 2.0,
+                                 degrees_of_freedom))

@@ -191,6 +191,70 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
   return markdown_table(['Method', *(_label(r) for r in results)], rows)
 
 
+# The comparisons of :func:`comparison_table`: CLASSP against EWC and against
+# the best other method of each stream.
+CLASSP = 'classp'
+EWC = 'ewc'
+
+
+def _seed_accuracies(method: dict[str, Any]) -> list[float]:
+  """ACC of each seed, in the result file's seed order."""
+  return [metrics.average_accuracy(m) for m in method['acc_matrix']['per_seed']]
+
+
+def _p_value(p: float) -> str:
+  return f'{p:.3f}' if p >= 0.001 else '< 0.001'
+
+
+def _verdict(difference: dict[str, Any], name: str) -> str:
+  if not difference['significant']:
+    return 'no significant difference'
+  return f'{name} higher' if difference['mean'] > 0 else f'{name} lower'
+
+
+def comparison_table(results: Sequence[dict[str, Any]],
+                     method: str = CLASSP) -> str:
+  """Markdown table: ``method`` against EWC and the best other method.
+
+  Args:
+    results: loaded results.
+    method: the method compared.
+
+  Returns:
+    Per stream, the difference in ACC (percentage points) of ``method`` minus
+    EWC and minus the best other non-joint method (by mean ACC), with its 95%
+    interval and the two-sided p-value of a t-test paired over seeds
+    (:func:`experiments.metrics.paired_difference`); a verdict at the 5%
+    level. Streams without ``method`` or with fewer than two seeds are left
+    out.
+  """
+  rows = []
+  for result in results:
+    methods = result['methods']
+    if method not in methods or len(result['seeds']) < 2:
+      continue
+    others = [m for m in methods if m not in (method, JOINT)]
+    opponents = [EWC] if EWC in others else []
+    if others:
+      best = max(others, key=lambda m: (methods[m]['avg_acc']['mean'], m))
+      if best not in opponents:
+        opponents.append(best)
+    ours = _seed_accuracies(methods[method])
+    for opponent in opponents:
+      difference = metrics.paired_difference(
+          ours, _seed_accuracies(methods[opponent]))
+      label = opponent if opponent == EWC else f'{opponent} (best other)'
+      rows.append([
+          _label(result), f'{method} − {label}',
+          _one_decimal(100 * difference['mean']),
+          f'[{_one_decimal(100 * difference["low"])}, '
+          f'{_one_decimal(100 * difference["high"])}]',
+          _p_value(difference['p_value']), _verdict(difference, method)])
+  return markdown_table(
+      ['Stream', 'Comparison', 'Difference (pp)', '95% interval (pp)',
+       'p (paired t over seeds)', 'At the 5% level'], rows)
+
+
 def _final_per_task_table(methods: dict[str, Any]) -> str:
   """Markdown table of the mean final accuracy (%) on each task."""
   rows = []
@@ -303,7 +367,9 @@ def results_markdown(results: Sequence[dict[str, Any]]) -> str:
       'evaluations after every task. The best ACC other than `joint` is '
       'bold; `joint` trains on all tasks at once (an upper bound), so it has '
       'no BWT or forgetting.')
-  parts = ['# Results', intro, '## Summary: ACC (%)', headline_table(results)]
+  parts = ['# Results', intro, '## Summary: ACC (%)', headline_table(results),
+           '## CLASSP against EWC and the best other method',
+           COMPARISON_NOTE, comparison_table(results)]
   parts += [_section(result) for result in results]
   return '\n\n'.join(parts) + '\n'
 
@@ -463,11 +529,20 @@ def replace_between_markers(path: Path, start_marker: str, end_marker: str,
   return text[:start + len(start_marker)] + body + text[end:]
 
 
-def _replace_readme(readme_path: Path, table: str, link: str) -> str:
-  """The README text with ``table`` and ``link`` between the markers."""
+COMPARISON_NOTE = (
+    'Differences of ACC in percentage points, the same seeds paired (every '
+    'method of a stream trains on the same seeds: the same data, order and '
+    'initialization), with a 95% Student-t interval and the two-sided '
+    'p-value of a paired t-test; the best other method excludes `joint`.')
+
+
+def _replace_readme(readme_path: Path, results: Sequence[dict[str, Any]],
+                    link: str) -> str:
+  """The README text with the headline tables and ``link`` between markers."""
   return replace_between_markers(
       readme_path, README_START, README_END,
-      f'\n{table}\n\nFull results: [{link}]({link})\n')
+      f'\n{headline_table(results)}\n\n{COMPARISON_NOTE}\n\n'
+      f'{comparison_table(results)}\n\nFull results: [{link}]({link})\n')
 
 
 def write_report(results_dir: str | os.PathLike[str],
@@ -499,7 +574,7 @@ def write_report(results_dir: str | os.PathLike[str],
   if readme_path is not None:
     readme_path = Path(readme_path)
     link = Path(os.path.relpath(markdown_path, readme_path.parent)).as_posix()
-    readme_text = _replace_readme(readme_path, headline_table(results), link)
+    readme_text = _replace_readme(readme_path, results, link)
 
   plots_dir = results_dir / PLOTS_DIR
   plots_dir.mkdir(exist_ok=True)

@@ -93,3 +93,53 @@ def test_average_accuracy_of_a_joint_row():
     metrics.backward_transfer([[0.9, 0.7, 0.8]])
   with pytest.raises(ValueError, match='square'):
     metrics.average_accuracy(np.zeros((2, 3)))
+
+
+# A worked example, by hand: differences a - b = [0.05, 0.05, 0.02, 0.07,
+# 0.01], mean 0.04, sample std sqrt(0.0024 / 4) = 0.0244949, standard error
+# 0.0109545, t = 3.65148 on 4 degrees of freedom; t_{0.975, 4} = 2.776445,
+# so the 95% interval is 0.04 +- 0.0304144 and the two-sided p = 0.02174.
+_A = [0.80, 0.82, 0.78, 0.81, 0.79]
+_B = [0.75, 0.77, 0.76, 0.74, 0.78]
+
+
+def test_interval_of_a_worked_example():
+  summary = metrics.interval(_A)
+  # mean 0.80, sample std sqrt(0.001 / 4) = 0.0158114, half-width
+  # 2.776445 * 0.0158114 / sqrt(5) = 0.0196324.
+  assert summary['n'] == 5
+  assert summary['mean'] == pytest.approx(0.80)
+  assert summary['std'] == pytest.approx(0.0158114, rel=1e-5)
+  assert summary['low'] == pytest.approx(0.80 - 0.0196324, rel=1e-6)
+  assert summary['high'] == pytest.approx(0.80 + 0.0196324, rel=1e-6)
+
+
+def test_paired_difference_of_a_worked_example():
+  difference = metrics.paired_difference(_A, _B)
+  assert difference['mean'] == pytest.approx(0.04)
+  assert difference['std'] == pytest.approx(0.0244949, rel=1e-5)
+  assert difference['low'] == pytest.approx(0.04 - 0.0304144, rel=1e-5)
+  assert difference['high'] == pytest.approx(0.04 + 0.0304144, rel=1e-5)
+  assert difference['p_value'] == pytest.approx(0.02174, rel=1e-3)
+  assert difference['significant']
+  assert not metrics.paired_difference(_A, _B, confidence=0.99)['significant']
+  reverse = metrics.paired_difference(_B, _A)
+  assert reverse['mean'] == pytest.approx(-0.04)
+  assert reverse['p_value'] == pytest.approx(difference['p_value'])
+
+
+def test_paired_difference_without_spread():
+  assert metrics.paired_difference([1.0, 2.0], [1.0, 2.0])['p_value'] == 1.0
+  same_gain = metrics.paired_difference([1.5, 2.5], [1.0, 2.0])
+  assert same_gain['significant'] and same_gain['low'] == 0.5
+
+
+@pytest.mark.parametrize('call, match', [
+    (lambda: metrics.interval([0.5]), 'at least two'),
+    (lambda: metrics.interval([0.5, 0.6], confidence=1.0), 'confidence'),
+    (lambda: metrics.paired_difference([0.5, 0.6], [0.5, 0.6, 0.7]),
+     'same seeds'),
+])
+def test_statistics_refuse_what_they_cannot_compute(call, match):
+  with pytest.raises(ValueError, match=match):
+    call()

@@ -199,10 +199,13 @@ def test_write_report_updates_readme_between_markers(results_dir, tmp_path):
   after = '<!-- results:end -->\r\n\r\nMore text.\r\n'
   readme.write_bytes(f'{before}\nold table\n{after}'.encode())
   report.write_report(results_dir, readme_path=readme)
+  results = report.load_results(results_dir)
   assert readme.read_bytes().decode() == (
-      f'{before}\n{EXPECTED_HEADLINE}\n\n'
+      f'{before}\n{EXPECTED_HEADLINE}\n\n{report.COMPARISON_NOTE}\n\n'
+      f'{report.comparison_table(results)}\n\n'
       'Full results: [results/RESULTS.md](results/RESULTS.md)\n'
       f'{after}')
+  assert 'classp − ewc' in readme.read_text()
 
 
 @pytest.mark.parametrize('text', [
@@ -239,3 +242,34 @@ def test_grid_edges_flags_choices_at_the_edge_of_their_base():
   assert report.grid_edges({'hyperparams': {'power': 1.0},
                             'grid': [{'power': 1.0}, {'power': 2.0}]}) == []
   assert report.grid_edges({'hyperparams': {'learning_rate': 0.1}}) == []
+
+
+def _three_seed_result(ewc_accs, other_accs):
+  """One task, three seeds: classp at 0.80, 0.82, 0.78; ewc and mas."""
+  def method(accs):
+    return _method(acc=(float(np.mean(accs)), float(np.std(accs))), bwt=None,
+                   forgetting=None, per_seed=[[[a]] for a in accs],
+                   state_bytes=MIB, hyperparams={})
+  return {'stream': 'toy', 'scenario': None, 'seeds': [1, 2, 3],
+          'methods': {'classp': method([0.80, 0.82, 0.78]),
+                      'ewc': method(ewc_accs), 'mas': method(other_accs),
+                      'joint': method([0.99, 0.99, 0.99])}}
+
+
+def test_comparison_table_pairs_seeds_and_names_the_verdict():
+  # classp - ewc = [0.05, 0.06, 0.04]: mean 5.0 pp, std 1 pp, t = 8.66 on 2
+  # degrees of freedom, p = 0.013, interval 5.0 +- 4.303 * 1 / sqrt(3).
+  # classp - mas = [-0.1, 0.1, 0.0]: no significant difference.
+  table = report.comparison_table([_three_seed_result(
+      ewc_accs=[0.75, 0.76, 0.74], other_accs=[0.90, 0.72, 0.78])])
+  rows = [line.split(' | ') for line in table.splitlines()[2:]]
+  assert [row[1] for row in rows] == ['classp − ewc',
+                                      'classp − mas (best other)']
+  assert rows[0][2:] == ['5.0', '[2.5, 7.5]', '0.013', 'classp higher |']
+  assert rows[1][2] == '0.0' and rows[1][5] == 'no significant difference |'
+
+
+def test_comparison_table_skips_streams_without_classp():
+  result = _three_seed_result([0.7] * 3, [0.6] * 3)
+  del result['methods']['classp']
+  assert len(report.comparison_table([result]).splitlines()) == 2
