@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 import numpy as np
 
 from experiments import errors
+from experiments import methods as methods_lib
 from experiments import metrics
 from experiments import streams
 
@@ -279,33 +280,35 @@ def _protocol(result: dict[str, Any]) -> str:
 _UPPER_LIMITS = {'decay': 1.0}
 
 
-def grid_edges(method: dict[str, Any]) -> list[str]:
-  """The chosen knob values that sit at the edge of the values searched.
+def grid_edges(chosen_config: dict[str, Any],
+               space: Sequence[dict[str, Any]]) -> list[str]:
+  """The chosen knob values that sit at the edge of the search space.
 
   Args:
-    method: a method's block of a result file, with ``hyperparams`` and the
-      ``grid`` it was chosen from.
+    chosen_config: the hyperparameters a sweep chose.
+    space: every configuration the method could have been given (its search
+      space, :func:`experiments.methods.search_space`), not only the drawn
+      ones.
 
   Returns:
     ``'<knob>=<value> (lowest)'`` or ``'(highest)'`` for each numeric knob
-    that took at least three values in the grid and whose chosen value is the
-    smallest or largest of them: a better value may lie beyond the grid.
+    that the space gives at least two values and whose chosen value is the
+    smallest or largest of them: a better value may lie beyond the space.
     Values at a knob's own limit (0, or 1 for a decay) are not edges.
     Only configurations with the chosen categorical knobs (e.g. the same
     ``base`` optimizer) are compared.
   """
-  chosen_config = method.get('hyperparams', {})
 
   def numeric(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
   categorical = {k: v for k, v in chosen_config.items() if not numeric(v)}
-  grid = [config for config in method.get('grid', ())
-          if all(config.get(k) == v for k, v in categorical.items())]
+  space = [config for config in space
+           if all(config.get(k) == v for k, v in categorical.items())]
   edges = []
   for knob, chosen in sorted(chosen_config.items()):
-    values = {config[knob] for config in grid if knob in config}
-    if len(values) < 3 or not all(map(numeric, {chosen, *values})):
+    values = {config[knob] for config in space if knob in config}
+    if len(values) < 2 or not all(map(numeric, {chosen, *values})):
       continue
     if chosen == min(values) and chosen != 0:
       edges.append(f'{knob}={_format_value(chosen)} (lowest)')
@@ -314,11 +317,15 @@ def grid_edges(method: dict[str, Any]) -> list[str]:
   return edges
 
 
-def _grid_edge_notes(methods: dict[str, Any]) -> str:
-  """Markdown list of the methods whose choice sits at a grid edge."""
-  lines = [f'- {name}: {", ".join(edges)}'
-           for name in sorted(methods)
-           if (edges := grid_edges(methods[name]))]
+def edge_notes(methods: dict[str, Any]) -> str:
+  """Markdown list of the swept methods whose choice sits at an edge."""
+  lines = []
+  for name in sorted(methods):
+    if 'grid' not in methods[name]:
+      continue  # not tuned
+    space = methods_lib.search_space(methods_lib.parse_method(name))
+    if edges := grid_edges(methods[name]['hyperparams'], space):
+      lines.append(f'- {name}: {", ".join(edges)}')
   return '\n'.join(lines)
 
 
@@ -329,9 +336,9 @@ def _section(result: dict[str, Any]) -> str:
   if result.get('notes'):
     parts += ['### Notes', '\n'.join(f'- {n}' for n in result['notes'])]
   parts += ['### Results', methods_table(methods)]
-  if edge_notes := _grid_edge_notes(methods):
-    parts += ['Chosen at the edge of the values searched (a better value may '
-              'lie beyond):', edge_notes]
+  if notes := edge_notes(methods):
+    parts += ['Chosen at the edge of the search space (a better value may '
+              'lie beyond it):', notes]
   for preset, content in sorted(result.get('presets', {}).items()):
     parts.append(f'### Preset: {preset}')
     if content.get('description'):

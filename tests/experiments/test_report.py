@@ -223,25 +223,38 @@ def test_write_report_rejects_readme_without_markers(
   assert not (results_dir / 'RESULTS.md').exists()
 
 
-def test_grid_edges_flags_choices_at_the_edge_of_their_base():
-  grid = [{'base': base, 'learning_rate': lr, 'strength': strength,
-           'decay': decay}
-          for base, lrs in (('sgd', (0.01, 0.03, 0.1)),
-                            ('adam', (1e-4, 3e-4, 1e-3)))
-          for lr in lrs
-          for strength, decay in ((0.0, 0.7), (1.0, 0.9), (10.0, 1.0))]
+def test_grid_edges_flags_choices_at_the_edge_of_the_space():
+  space = [{'base': base, 'learning_rate': lr, 'strength': strength,
+            'decay': decay}
+           for base, lrs in (('sgd', (0.01, 0.03, 0.1)),
+                             ('adam', (1e-4, 1e-3)))
+           for lr in lrs
+           for strength, decay in ((0.0, 0.7), (1.0, 0.9), (10.0, 1.0))]
   # lr 0.01 is the lowest SGD rate (not the lowest overall); strength 10 is
   # the highest; decay 1 is the knob's own limit, strength 0 the floor.
-  method = {'hyperparams': {'base': 'sgd', 'learning_rate': 0.01,
-                            'strength': 10.0, 'decay': 1.0}, 'grid': grid}
-  assert report.grid_edges(method) == ['learning_rate=0.01 (lowest)',
-                                       'strength=10 (highest)']
-  method['hyperparams'].update(learning_rate=0.03, strength=0.0, decay=0.7)
-  assert report.grid_edges(method) == ['decay=0.7 (lowest)']
-  # Knobs with fewer than three values searched are never flagged.
-  assert report.grid_edges({'hyperparams': {'power': 1.0},
-                            'grid': [{'power': 1.0}, {'power': 2.0}]}) == []
-  assert report.grid_edges({'hyperparams': {'learning_rate': 0.1}}) == []
+  chosen = {'base': 'sgd', 'learning_rate': 0.01, 'strength': 10.0,
+            'decay': 1.0}
+  assert report.grid_edges(chosen, space) == ['learning_rate=0.01 (lowest)',
+                                              'strength=10 (highest)']
+  chosen.update(learning_rate=0.03, strength=0.0, decay=0.7)
+  assert report.grid_edges(chosen, space) == ['decay=0.7 (lowest)']
+  # Two values are enough (Adam's rates); the space decides, not the draw.
+  chosen.update(base='adam', learning_rate=1e-3, strength=1.0, decay=0.9)
+  assert report.grid_edges(chosen, space) == ['learning_rate=0.001 (highest)']
+  assert report.grid_edges({'learning_rate': 0.1},
+                           [{'learning_rate': 0.1}]) == []
+
+
+def test_edge_notes_use_the_method_search_space():
+  # online_ewc's strength space reaches 1e4: 1e3 is not an edge even if no
+  # drawn configuration went higher.
+  blocks = {'online_ewc': {
+      'hyperparams': {'base': 'adam', 'learning_rate': 3e-4, 'decay': 1.0,
+                      'strength': 1e3},
+      'grid': [{'base': 'adam', 'learning_rate': 3e-4, 'decay': 1.0,
+                'strength': 1e3}]}}
+  assert report.edge_notes(blocks) == (
+      '- online_ewc: learning_rate=0.0003 (lowest)')
 
 
 def _three_seed_result(ewc_accs, other_accs):
