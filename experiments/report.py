@@ -113,15 +113,41 @@ def _state(method: dict[str, Any]) -> tuple[str, str]:
   return f'{state_bytes / _MIB:.2f}', ratio
 
 
+def _mean_accuracy(method: dict[str, Any]) -> float:
+  """Mean ACC of a method's finished seeds; -inf when every seed diverged."""
+  return method['avg_acc']['mean'] if method.get('avg_acc') else -np.inf
+
+
 def _by_accuracy(methods: dict[str, Any]) -> list[str]:
-  """Method names by mean ACC, best first; ties by name."""
-  return sorted(methods, key=lambda m: (-methods[m]['avg_acc']['mean'], m))
+  """Method names by mean ACC, best first (all-diverged last); ties by name."""
+  return sorted(methods, key=lambda m: (-_mean_accuracy(methods[m]), m))
 
 
 def _best_accuracy(methods: dict[str, Any]) -> float | None:
   """Best mean ACC over the non-joint methods; None if there are none."""
-  accs = [v['avg_acc']['mean'] for m, v in methods.items() if m != JOINT]
+  accs = [v['avg_acc']['mean'] for m, v in methods.items()
+          if m != JOINT and v.get('avg_acc')]
   return max(accs) if accs else None
+
+
+def _scored(methods: dict[str, Any]) -> list[str]:
+  """The methods with at least one finished seed, by mean ACC."""
+  return [m for m in _by_accuracy(methods) if methods[m].get('acc_matrix')]
+
+
+def _accuracy_cell(method: dict[str, Any], best: float | None,
+                   name: str) -> str:
+  """``'mean ± std'`` (bold if best), with diverged seeds counted."""
+  diverged = len(method.get('diverged', ()))
+  if not method.get('avg_acc'):
+    return f'diverged ({diverged}/{diverged} seeds)'
+  cell = _mean_std(method['avg_acc'])
+  if name != JOINT and method['avg_acc']['mean'] == best:
+    cell = f'**{cell}**'
+  if diverged:
+    total = diverged + len(method['acc_matrix']['per_seed'])
+    cell += f' ({diverged}/{total} seeds diverged)'
+  return cell
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -147,11 +173,8 @@ def methods_table(methods: dict[str, Any]) -> str:
   rows = []
   for name in _by_accuracy(methods):
     method = methods[name]
-    acc = _mean_std(method['avg_acc'])
-    if name != JOINT and method['avg_acc']['mean'] == best:
-      acc = f'**{acc}**'
     rows.append([
-        name, acc,
+        name, _accuracy_cell(method, best, name),
         _mean_std(method.get('bwt')),
         _mean_std(method.get('forgetting')),
         *_state(method),
@@ -184,10 +207,7 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
       if method is None:
         row.append(_DASH)
         continue
-      cell = _mean_std(method['avg_acc'])
-      if name != JOINT and method['avg_acc']['mean'] == column_best:
-        cell = f'**{cell}**'
-      row.append(cell)
+      row.append(_accuracy_cell(method, column_best, name))
     rows.append(row)
   return markdown_table(['Method', *(_label(r) for r in results)], rows)
 
@@ -198,9 +218,16 @@ CLASSP = 'classp'
 EWC = 'ewc'
 
 
-def _seed_accuracies(method: dict[str, Any]) -> list[float]:
-  """ACC of each seed, in the result file's seed order."""
-  return [metrics.average_accuracy(m) for m in method['acc_matrix']['per_seed']]
+def _seed_accuracies(method: dict[str, Any],
+                     seeds: Sequence[int]) -> dict[int, float]:
+  """ACC of each finished seed, by seed.
+
+  ``seeds`` are the result file's; a block without ``finished_seeds``
+  (written before divergence was detected) finished them all.
+  """
+  finished = method.get('finished_seeds') or seeds
+  return {seed: metrics.average_accuracy(m)
+          for seed, m in zip(finished, method['acc_matrix']['per_seed'])}
 
 
 def _p_value(p: float) -> str:
@@ -226,24 +253,27 @@ def comparison_table(results: Sequence[dict[str, Any]],
     EWC and minus the best other non-joint method (by mean ACC), with its 95%
     interval and the two-sided p-value of a t-test paired over seeds
     (:func:`experiments.metrics.paired_difference`); a verdict at the 5%
-    level. Streams without ``method`` or with fewer than two seeds are left
-    out.
+    level, over the seeds both finished. Streams without ``method``, and
+    pairs with fewer than two such seeds, are left out.
   """
   rows = []
   for result in results:
     methods = result['methods']
-    if method not in methods or len(result['seeds']) < 2:
+    scored = _scored(methods)
+    if method not in scored:
       continue
-    others = [m for m in methods if m not in (method, JOINT)]
+    others = [m for m in scored if m not in (method, JOINT)]
     opponents = [EWC] if EWC in others else []
-    if others:
-      best = max(others, key=lambda m: (methods[m]['avg_acc']['mean'], m))
-      if best not in opponents:
-        opponents.append(best)
-    ours = _seed_accuracies(methods[method])
+    if others and others[0] not in opponents:
+      opponents.append(others[0])  # the best other, by mean ACC
+    ours = _seed_accuracies(methods[method], result['seeds'])
     for opponent in opponents:
+      theirs = _seed_accuracies(methods[opponent], result['seeds'])
+      seeds = sorted(set(ours) & set(theirs))
+      if len(seeds) < 2:
+        continue
       difference = metrics.paired_difference(
-          ours, _seed_accuracies(methods[opponent]))
+          [ours[s] for s in seeds], [theirs[s] for s in seeds])
       label = opponent if opponent == EWC else f'{opponent} (best other)'
       rows.append([
           _label(result), f'{method} − {label}',
@@ -259,9 +289,11 @@ def comparison_table(results: Sequence[dict[str, Any]],
 def _final_per_task_table(methods: dict[str, Any]) -> str:
   """Markdown table of the mean final accuracy (%) on each task."""
   rows = []
-  for name in _by_accuracy(methods):
+  for name in _scored(methods):
     final = np.asarray(methods[name]['acc_matrix']['mean'])[-1]
     rows.append([name, *(_one_decimal(100 * acc) for acc in final)])
+  if not rows:
+    return 'Every method diverged.'
   header = [f'Task {t}' for t in range(1, len(rows[0]))]
   return markdown_table(['Method', *header], rows)
 
@@ -373,7 +405,12 @@ def results_markdown(results: Sequence[dict[str, Any]]) -> str:
       'importance passes (Fisher, MAS) and the test and validation '
       'evaluations after every task. The best ACC other than `joint` is '
       'bold; `joint` trains on all tasks at once (an upper bound), so it has '
-      'no BWT or forgetting.')
+      'no BWT or forgetting. A run whose loss or weights stop being finite '
+      'is stopped and reported as diverged, never as a score: "diverged '
+      '(k/n seeds)" when every seed diverged, else the finished seeds\' '
+      'metrics with the diverged count. Runs recorded before this check '
+      '(those without a `diverged` field) count as finished; '
+      '`python -m experiments verify` retrains any of them to check.')
   parts = ['# Results', intro, '## Summary: ACC (%)', headline_table(results),
            '## CLASSP against EWC and the best other method',
            COMPARISON_NOTE, comparison_table(results)]
@@ -437,7 +474,7 @@ def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
   """Plots the mean ACC over the tasks seen so far after each task."""
   fig, ax = _line_plot()
   methods = result['methods']
-  for name in _by_accuracy(methods):
+  for name in _scored(methods):
     method = methods[name]
     if name == JOINT:
       ax.axhline(100 * method['avg_acc']['mean'], color=colors[name],
@@ -458,7 +495,7 @@ def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
   """Plots each method's mean final accuracy on every task."""
   fig, ax = _line_plot()
   methods = result['methods']
-  for name in _by_accuracy(methods):
+  for name in _scored(methods):
     final = 100 * np.asarray(methods[name]['acc_matrix']['mean'])[-1]
     ax.plot(range(1, len(final) + 1), final, marker='o', color=colors[name],
             linestyle='--' if name == JOINT else '-', label=name)

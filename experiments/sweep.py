@@ -116,7 +116,7 @@ def cached_run(
 
 # What a retrained run must reproduce exactly (wall time and device apart).
 REPRODUCED = ('test_acc', 'val_acc', 'state_bytes', 'param_bytes',
-              'diagnostics')
+              'diagnostics', 'diverged')
 
 
 def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
@@ -141,13 +141,28 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
   fresh = _train(setup, config['method'], config['hyperparams'],
                  config['seed'], data_dir, config['task_hyperparams'],
                  progress=False)
+  # Runs stored before divergence was detected have no 'diverged': None.
   return differences + [key for key in REPRODUCED
-                        if fresh[key] != stored[key]]
+                        if fresh[key] != stored.get(key)]
 
 
-def validation_score(run_record: Mapping[str, Any]) -> float:
-  """Validation ACC of a run: mean of the last row of its validation matrix."""
+def validation_score(run_record: Mapping[str, Any]) -> float | None:
+  """Validation ACC of a run (mean of its validation matrix's last row).
+
+  None for a diverged run: it is never selected.
+  """
+  if run_record.get('diverged'):
+    return None
   return metrics.average_accuracy(run_record['val_acc'])
+
+
+def _outcome(record: Mapping[str, Any], split: str) -> str:
+  """``'ACC 0.8123'`` on a split, or where the run diverged."""
+  if record.get('diverged'):
+    where = record['diverged']
+    return f'diverged at task {where["task"]}, step {where["step"]}'
+  return f'ACC {metrics.average_accuracy(record[split]):.4f}'
+
 
 
 def tune(
@@ -164,24 +179,30 @@ def tune(
         method, hyperparams, tuning_seed, data_dir, progress=progress)
     scores.append(validation_score(run.record))
     log(f'  tune {setup.key} {method} [{index + 1}/{len(grid)}] '
-        f'{hyperparams}: val ACC {scores[-1]:.4f} ({run.provenance()})')
-  return grid[int(np.argmax(scores))], grid, scores
+        f'{hyperparams}: val {_outcome(run.record, "val_acc")} '
+        f'({run.provenance()})')
+  # A diverged configuration is never chosen (unless every one diverged).
+  best = int(np.argmax([-np.inf if s is None else s for s in scores]))
+  return grid[best], grid, scores
 
 
 def method_summary(
     runs: Sequence[Mapping[str, Any]], hyperparams: Mapping[str, Any],
 ) -> dict[str, Any]:
-  """The per-method block of a result file, from its seeds' runs."""
-  matrices = np.array([r['test_acc'] for r in runs])
-  joint = matrices.shape[1] == 1
+  """The per-method block of a result file, from its seeds' runs.
+
+  Diverged runs are counted (``diverged``: seed, task and step of each), not
+  scored: the accuracy metrics summarize the finished runs (their seeds in
+  ``finished_seeds``) and are None when every run diverged.
+  """
+  finished = [r for r in runs if not r.get('diverged')]
+  diverged = [{'seed': r['config']['seed'], **r['diverged']}
+              for r in runs if r.get('diverged')]
   summary = {
-      'acc_matrix': {'mean': matrices.mean(axis=0), 'per_seed': matrices},
-      'avg_acc': metrics.summarize(
-          [metrics.average_accuracy(m) for m in matrices]),
-      'bwt': None if joint else metrics.summarize(
-          [metrics.backward_transfer(m) for m in matrices]),
-      'forgetting': None if joint else metrics.summarize(
-          [metrics.forgetting(m) for m in matrices]),
+      **_accuracy_summary([r['test_acc'] for r in finished]),
+      'finished_seeds': [r['config']['seed'] for r in finished
+                         if 'config' in r],
+      'diverged': diverged,
       'state_bytes': runs[0]['state_bytes'],
       'param_bytes': runs[0]['param_bytes'],
       'wall_s': metrics.summarize([r['wall_s'] for r in runs]),
@@ -193,6 +214,24 @@ def method_summary(
         name: [r['diagnostics'][name] for r in runs]
         for name in runs[0]['diagnostics']}
   return _to_json(summary)
+
+
+def _accuracy_summary(matrices: Sequence[Any]) -> dict[str, Any]:
+  """ACC, BWT and forgetting of finished runs' test matrices (None if none)."""
+  if not matrices:
+    return {'acc_matrix': None, 'avg_acc': None, 'bwt': None,
+            'forgetting': None}
+  matrices = np.array(matrices)
+  joint = matrices.shape[1] == 1
+  return {
+      'acc_matrix': {'mean': matrices.mean(axis=0), 'per_seed': matrices},
+      'avg_acc': metrics.summarize(
+          [metrics.average_accuracy(m) for m in matrices]),
+      'bwt': None if joint else metrics.summarize(
+          [metrics.backward_transfer(m) for m in matrices]),
+      'forgetting': None if joint else metrics.summarize(
+          [metrics.forgetting(m) for m in matrices]),
+  }
 
 
 def evaluate(
@@ -208,9 +247,8 @@ def evaluate(
         setup, run.method, run.hyperparams, seed, data_dir, progress=progress,
         task_hyperparams=run.task_hyperparams)
     records.append(cached.record)
-    log(f'  {run.tag} {setup.key} {run.method} seed {seed}: ACC '
-        f'{metrics.average_accuracy(cached.record["test_acc"]):.4f} '
-        f'({cached.provenance()})')
+    log(f'  {run.tag} {setup.key} {run.method} seed {seed}: '
+        f'{_outcome(cached.record, "test_acc")} ({cached.provenance()})')
   return method_summary(records, run.hyperparams)
 
 

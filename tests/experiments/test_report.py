@@ -286,3 +286,24 @@ def test_comparison_table_skips_streams_without_classp():
   result = _three_seed_result([0.7] * 3, [0.6] * 3)
   del result['methods']['classp']
   assert len(report.comparison_table([result]).splitlines()) == 2
+
+
+def test_diverged_seeds_are_reported_as_diverged_not_as_scores():
+  result = _three_seed_result(ewc_accs=[0.75, 0.76, 0.74],
+                              other_accs=[0.70, 0.72, 0.71])
+  methods = result['methods']
+  # EWC diverged on every seed; MAS on seed 2 only.
+  methods['ewc'].update(acc_matrix=None, avg_acc=None, diverged=[
+      {'seed': s, 'task': 1, 'step': 3} for s in (1, 2, 3)])
+  methods['mas']['acc_matrix']['per_seed'] = [[[0.70]], [[0.71]]]
+  methods['mas'].update(finished_seeds=[1, 3], diverged=[
+      {'seed': 2, 'task': 0, 'step': 9}])
+  table = report.methods_table(methods)
+  assert '| ewc | diverged (3/3 seeds) |' in table
+  assert '(1/3 seeds diverged)' in table
+  assert table.index('| ewc |') > table.index('| mas |')  # ranked last
+  assert 'diverged (3/3 seeds)' in report.headline_table([result])
+  # Only MAS is compared, on the seeds it finished (1 and 3).
+  rows = report.comparison_table([result]).splitlines()[2:]
+  assert len(rows) == 1 and 'classp − mas (best other)' in rows[0]
+  assert rows[0].split(' | ')[2] == '8.5'  # mean of 0.80-0.70, 0.78-0.71

@@ -114,3 +114,41 @@ def test_method_run_takes_fixed_then_tuned_then_default():
     sweep.method_run(quick, 'classp_author_code', {})
   with pytest.raises(ValueError, match="Unknown method 'nope'"):
     sweep.method_run(quick, 'nope', {})
+
+
+def _record(seed, acc, diverged=None):
+  return {'config': {'seed': seed}, 'test_acc': acc, 'val_acc': acc,
+          'state_bytes': 4, 'param_bytes': 4, 'wall_s': 1.0,
+          'diagnostics': {}, 'device': 'cpu', 'diverged': diverged}
+
+
+def test_diverged_runs_are_counted_not_scored():
+  runs = [_record(1, [[0.9, 0.1], [0.7, 0.8]]),
+          _record(2, [[0.5, 0.1]], diverged={'task': 1, 'step': 7}),
+          _record(3, [[0.8, 0.2], [0.6, 0.9]])]
+  summary = sweep.method_summary(runs, {})
+  assert summary['diverged'] == [{'seed': 2, 'task': 1, 'step': 7}]
+  assert summary['finished_seeds'] == [1, 3]
+  assert summary['avg_acc']['mean'] == pytest.approx(0.75)
+  none_finished = sweep.method_summary([runs[1]], {})
+  assert none_finished['avg_acc'] is None and none_finished['bwt'] is None
+  assert sweep.validation_score(runs[1]) is None
+  assert sweep.validation_score(runs[0]) == pytest.approx(0.75)
+
+
+def test_tuning_never_chooses_a_diverged_configuration(tmp_path,
+                                                       monkeypatch):
+  def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
+    if hyperparams['learning_rate'] >= 0.5:  # the best, had it finished
+      return training.RunResult(np.array([[0.99]]), np.array([[0.99]]), 8, 8,
+                                1.0, {}, diverged={'task': 0, 'step': 3})
+    return _fake_result([[hyperparams['learning_rate']]])
+
+  monkeypatch.setattr(training, 'run', fake_run)
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
+  logged = []
+  best, grid, scores = sweep.tune(tmp_path, presets.QUICK, 'sgd', 8, 0, None,
+                                  log=logged.append)
+  assert best == {'learning_rate': 0.2}
+  assert scores[grid.index({'learning_rate': 1.0})] is None
+  assert any('diverged at task 0, step 3' in line for line in logged)

@@ -196,3 +196,20 @@ def test_run_carries_the_state_a_hand_written_loop_carries(
   if method == 'classp':  # the accumulator only grows, task after task
     mean = result.diagnostics['mean_accumulator']
     assert mean[0] < mean[1] < mean[2]
+
+
+def test_a_diverging_run_stops_and_says_where():
+  stream = _stream(num_tasks=3)
+  # Task 0 has no penalty; in task 1, lambda 1e30 blows the weights up
+  # within its first steps (the first step starts at the anchor, where the
+  # penalty's gradient is 0).
+  result = training.run(
+      stream, methods.parse_method('ewc'),
+      {'base': 'sgd', 'learning_rate': 0.1, 'strength': 1e30}, _IN_ORDER,
+      seed=0, progress=False)
+  assert result.diverged['task'] == 1 and 1 <= result.diverged['step'] <= 2
+  assert result.test_acc.shape == (1, 3)  # only the finished task's row
+  finished = training.run(stream, methods.parse_method('sgd'),
+                          {'learning_rate': 0.1}, _IN_ORDER, seed=0,
+                          progress=False)
+  assert finished.diverged is None and finished.test_acc.shape == (3, 3)
