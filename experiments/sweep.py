@@ -203,7 +203,8 @@ def method_summary(
       'finished_seeds': [r['config']['seed'] for r in finished
                          if 'config' in r],
       'diverged': diverged,
-      'state_bytes': runs[0]['state_bytes'],
+      # The state a finished run carries (a diverged run stopped early).
+      'state_bytes': finished[0]['state_bytes'] if finished else None,
       'param_bytes': runs[0]['param_bytes'],
       'wall_s': metrics.summarize([r['wall_s'] for r in runs]),
       'hyperparams': dict(hyperparams),

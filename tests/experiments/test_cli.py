@@ -68,8 +68,9 @@ def test_sweep_then_report(data_dir, tmp_path):
   document = json.loads((tmp_path / 'split_mnist_task.json').read_text())
   sgd = document['methods']['sgd']
   assert len(sgd['grid']) == 2 and len(sgd['val_avg_acc']) == 2
-  assert sgd['hyperparams'] == sgd['grid'][sgd['val_avg_acc'].index(
-      max(sgd['val_avg_acc']))]
+  # The best configuration that did not diverge (None: diverged).
+  scores = [-1.0 if s is None else s for s in sgd['val_avg_acc']]
+  assert sgd['hyperparams'] == sgd['grid'][scores.index(max(scores))]
   assert len(sgd['acc_matrix']['mean']) == 5
   assert len(document['methods']['joint']['acc_matrix']['mean']) == 1
   assert document['methods']['joint']['bwt'] is None
