@@ -83,8 +83,11 @@ MUTANTS = (
            '        state.params))\n'
            '    state = _train_phase(learner, state, phase,', _LOOP_TESTS),
     Mutant('si-gets-total-gradient', 'experiments/training.py',
-           'params, grads)\n    return TrainState(',
-           'params, total)\n    return TrainState(', _LOOP_TESTS),
+           'params, grads)\n    finite = ', 'params, total)\n    finite = ',
+           _LOOP_TESTS),
+    Mutant('divergence-unnoticed', 'experiments/training.py',
+           'finite = jnp.isfinite(loss) & _all_finite(params)',
+           'finite = jnp.isfinite(loss) | _all_finite(params)', _LOOP_TESTS),
     Mutant('fisher-with-task-0-heads', 'experiments/training.py',
            'learner.task_data(split.x[subset], split.y[subset], task)',
            'learner.task_data(split.x[subset], split.y[subset], 0)',
@@ -123,6 +126,12 @@ MUTANTS = (
            'np.mean(np.diag(matrix)[:-1] - matrix[-1, :-1])',
            ('tests/experiments/test_metrics.py',)),
 )
+
+
+def stale_mutants() -> list[str]:
+  """Mutants whose original text is not found exactly once in its file."""
+  return [m.name for m in MUTANTS
+          if (ROOT / m.path).read_text().count(m.original) != 1]
 
 
 def _killed(mutant: Mutant) -> bool:

@@ -200,16 +200,39 @@ def test_run_carries_the_state_a_hand_written_loop_carries(
 
 def test_a_diverging_run_stops_and_says_where():
   stream = _stream(num_tasks=3)
-  # Task 0 has no penalty; in task 1, lambda 1e30 blows the weights up
-  # within its first steps (the first step starts at the anchor, where the
-  # penalty's gradient is 0).
+  # Task 0 has no penalty. In task 1, lambda 1e30 blows the weights up: step
+  # 0 starts at the anchor (the penalty's gradient is 0), step 1 makes them
+  # huge, step 2 infinite. The loss, computed before each update, only turns
+  # non-finite at step 3, so the weights must be checked too.
   result = training.run(
       stream, methods.parse_method('ewc'),
       {'base': 'sgd', 'learning_rate': 0.1, 'strength': 1e30}, _IN_ORDER,
       seed=0, progress=False)
-  assert result.diverged['task'] == 1 and 1 <= result.diverged['step'] <= 2
+  assert result.diverged == {'task': 1, 'step': 2}
   assert result.test_acc.shape == (1, 3)  # only the finished task's row
   finished = training.run(stream, methods.parse_method('sgd'),
                           {'learning_rate': 0.1}, _IN_ORDER, seed=0,
                           progress=False)
   assert finished.diverged is None and finished.test_acc.shape == (3, 3)
+
+
+def test_weights_that_stop_being_finite_count_even_when_the_loss_is_finite():
+  masks = np.array([[True, True, False, False], [False, False, True, True]])
+  learner, params = _learner(masks=masks)
+
+  def poison(path, leaf):  # task 1's output weights turn infinite
+    if 'head' in jax.tree_util.keystr(path) and leaf.ndim == 2:
+      return leaf.at[:, 2].set(jnp.inf)
+    return leaf
+
+  state = learner.init_state(
+      jax.tree_util.tree_map_with_path(poison, params), jax.random.key(0))
+  rng = np.random.default_rng(3)
+  split = streams.Split(
+      jnp.asarray(rng.normal(size=(16, 28, 28, 1)), jnp.float32),
+      jnp.asarray(rng.integers(0, 2, 16), jnp.int32),
+      jnp.zeros(16, jnp.int32))
+  state = learner.train_step(state, split, jnp.arange(16).reshape(1, 16), 0)
+  # Task 0's loss masks those logits out and stays finite; the weights don't.
+  assert np.isfinite(float(state.loss_sum))
+  assert int(state.diverged_at) == 0 and int(state.step) == 1
