@@ -164,13 +164,15 @@ def _outcome(record: Mapping[str, Any], split: str) -> str:
   return f'ACC {metrics.average_accuracy(record[split]):.4f}'
 
 
-
 def tune(
     out: Path, setup: Setup, method: str, grid_size: int, tuning_seed: int,
     data_dir: str | None, *, progress: bool = True,
     log: Callable[[str], None] = print,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[float]]:
-  """Runs a method's tuning grid; returns (best, grid, validation scores)."""
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[float | None]]:
+  """Runs a method's tuning grid; returns (best, grid, validation scores).
+
+  A diverged configuration scores None.
+  """
   grid = methods.tuning_grid(methods.parse_method(method), grid_size)
   scores = []
   for index, hyperparams in enumerate(grid):
