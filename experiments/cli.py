@@ -14,6 +14,7 @@ and keeps its traceback.
 
 import argparse
 from collections.abc import Callable, Sequence
+import dataclasses
 from pathlib import Path
 import sys
 import time
@@ -23,6 +24,7 @@ from experiments import errors
 from experiments import methods
 from experiments import protocol
 from experiments import report
+from experiments import search as search_lib
 from experiments import streams
 from experiments import sweep
 from experiments.configs import presets
@@ -162,8 +164,10 @@ def _add_common(parser: argparse.ArgumentParser, *,
            f'also its own names ({", ".join(sorted(_fixed_names()))}); '
            f'default: {default_methods or method_defaults}')
   parser.add_argument(
-      '--seeds', type=_seeds, default=_seeds(default_seeds),
-      help=f"seeds, e.g. '1-5' or '1,3' (default: {default_seeds})")
+      '--seeds', type=_seeds,
+      default=_seeds(default_seeds) if default_seeds else None,
+      help=f"seeds, e.g. '1-5' or '1,3' (default: "
+           f"{default_seeds or 'the preset sweep seeds'})")
   _add_data_dir(parser)
   parser.add_argument(
       '--out', type=Path, default=None,
@@ -177,6 +181,25 @@ def _add_common(parser: argparse.ArgumentParser, *,
   for flag, text in _SIZE_FLAGS.items():
     sizes.add_argument(f'--{flag}', type=_at_least(1), default=None,
                        help=f'{text} (default: the preset\'s)')
+
+
+_SWEPT = [p.name for p in presets.PRESETS.values() if p.search is not None]
+
+
+def _add_search_flags(parser: argparse.ArgumentParser) -> None:
+  """--preset (a preset with a search) and the search's overrides."""
+  parser.add_argument(
+      '--preset', choices=_SWEPT, default='full',
+      help='; '.join(f'{presets.PRESETS[name].name}: '
+                     f'{presets.PRESETS[name].description}'
+                     for name in _SWEPT)
+      + ' (default: full). It sets the streams, methods, search, seeds and '
+        'output folder; flags override them')
+  parser.add_argument('--budget', type=_at_least(1), default=None,
+                      help="configurations per method (default: the "
+                           "preset's)")
+  parser.add_argument('--tuning-seeds', type=_seeds, default=None,
+                      help="seeds of the tuning runs (default: the preset's)")
 
 
 def _add_debug(parser: argparse.ArgumentParser) -> None:
@@ -212,22 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
         '(experiments/results/<stream>.json), else built-in defaults')
 
   tune = commands.add_parser(
-      'tune', help="run each method's tuning grid (validation ACC) on the "
-                   'tuning seed')
-  _add_common(tune, default_stream='permuted_mnist',
-              default_methods=','.join(methods.METHODS), default_seeds='0')
-  tune.add_argument('--grid-size', type=_at_least(1), default=8,
-                    help='configurations per method (default: 8)')
+      'tune', help="try each method's configurations (validation ACC) on the "
+                   "preset's tuning seeds, without the reported seeds")
+  _add_common(tune, default_stream=None, default_methods=None,
+              default_seeds=None)
+  _add_search_flags(tune)
 
   sweep_parser = commands.add_parser(
-      'sweep', help='tune and evaluate every method on every stream; '
+      'sweep', help='tune and evaluate methods on every stream of a preset; '
                     'resumable; writes <out>/<stream>.json')
-  _add_common(sweep_parser, default_stream=ALL,
-              default_methods=','.join(methods.METHODS), default_seeds='1-5')
-  sweep_parser.add_argument('--grid-size', type=_at_least(1), default=8,
-                            help='configurations per method (default: 8)')
-  sweep_parser.add_argument('--tuning-seed', type=_at_least(0), default=0,
-                            help='seed of the tuning runs (default: 0)')
+  _add_common(sweep_parser, default_stream=None, default_methods=None,
+              default_seeds=None)
+  _add_search_flags(sweep_parser)
 
   report_parser = commands.add_parser(
       'report', help='write RESULTS.md, the plots and the README table from '
@@ -288,36 +307,78 @@ def _run(args: argparse.Namespace) -> None:
               for name in method_names}
     except ValueError as error:
       raise errors.UserError(str(error)) from None
-    document = sweep.run_methods(out, setup, runs, args.seeds, args.data_dir,
-                                 progress=not args.no_progress)
+    document = sweep.run_methods(_cache(args, out), setup, runs, args.seeds)
     print(f'\n{key} ({preset.name}), test split, seeds {args.seeds}:')
     _print_table(document)
     print(f'\nwritten: {out / (key + ".json")}')
 
 
+def _search_targets(
+    args: argparse.Namespace,
+) -> tuple[protocol.Preset, list[str], list[str], Path]:
+  """The preset, stream keys, methods and output folder of tune and sweep."""
+  preset = presets.PRESETS[args.preset]
+  keys = (list(preset.setups) if args.stream in (None, ALL)
+          and args.scenario is None
+          else _stream_keys(args.stream or ALL, args.scenario))
+  for key in keys:
+    if key not in preset.setups:
+      raise errors.UserError(
+          f'--preset {preset.name} sweeps {", ".join(preset.setups)} only; '
+          'choose one of those with --stream/--scenario, or another preset')
+  method_names = args.methods or [*(preset.sweep_methods or preset.methods),
+                                  *preset.fixed]
+  return preset, keys, method_names, args.out or RESULTS / preset.results
+
+
+def _search(args: argparse.Namespace,
+            preset: protocol.Preset) -> search_lib.Search:
+  """The preset's search with --budget and --tuning-seeds applied."""
+  changes = {}
+  if args.budget is not None:
+    changes['budget'] = args.budget
+    if preset.search.halving is not None:
+      changes['halving'] = dataclasses.replace(
+          preset.search.halving,
+          keep=min(preset.search.halving.keep, args.budget))
+  if args.tuning_seeds is not None:
+    changes['tuning_seeds'] = tuple(args.tuning_seeds)
+  return dataclasses.replace(preset.search, **changes)
+
+
+def _cache(args: argparse.Namespace, out: Path) -> sweep.RunCache:
+  return sweep.RunCache(out, args.data_dir, progress=not args.no_progress)
+
+
 def _tune(args: argparse.Namespace) -> None:
-  out = args.out or RESULTS
-  for key in _stream_keys(args.stream, args.scenario):
-    setup = _override(presets.FULL[key], args)
-    for method in args.methods:
-      for seed in args.seeds:
-        best, _, scores = sweep.tune(out, setup, method, args.grid_size, seed,
-                                     args.data_dir,
-                                     progress=not args.no_progress)
-        print(f'{key} {method} seed {seed}: best {best} '
-              f'(val ACC {max(scores):.4f})')
+  preset, keys, method_names, out = _search_targets(args)
+  search = _search(args, preset)
+  cache = _cache(args, out)
+  for key in keys:
+    setup = _override(preset.setups[key], args)
+    for method in method_names:
+      if method in preset.fixed:
+        continue
+      tuning = sweep.tune(cache, setup, method, search)
+      best = max((s for s in tuning.scores if s is not None), default=None)
+      print(f'{key} {method}: best {tuning.best} (val ACC '
+            f'{"none finished" if best is None else f"{best:.4f}"})')
 
 
 def _sweep(args: argparse.Namespace) -> None:
-  out = args.out or RESULTS
-  for key in _stream_keys(args.stream, args.scenario):
-    setup = _override(presets.FULL[key], args)
+  preset, keys, method_names, out = _search_targets(args)
+  search = _search(args, preset)
+  cache = _cache(args, out)
+  for key in keys:
+    setup = _override(preset.setups[key], args)
     print(f'== {key}')
     document = sweep.sweep_stream(
-        out, setup, args.methods, args.seeds, args.grid_size,
-        args.tuning_seed, args.data_dir, paper=key == presets.PAPER.key,
-        progress=not args.no_progress)
+        cache, setup, method_names, args.seeds or preset.sweep_seeds, search,
+        fixed=preset.fixed, paper=preset.name == 'full'
+        and key == presets.PAPER.key)
     _print_table(document)
+  for message in cache.mismatches:
+    print(f'MISMATCH {message}')
 
 
 def _verify(args: argparse.Namespace) -> int:

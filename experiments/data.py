@@ -10,6 +10,7 @@ offline. Nothing is read on import.
 """
 
 import functools
+import hashlib
 import os
 from pathlib import Path
 import socket
@@ -82,6 +83,36 @@ def load_dataset(
   if data_dir is None:
     return _tfds_dataset(name)
   return _read_dataset(name, **_local_files(name, data_dir))
+
+
+def checksum(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> str:
+  """A short hash of a dataset's arrays as :func:`load_dataset` returns them.
+
+  It identifies the data runs see, wherever they came from (IDX files or
+  tensorflow-datasets); computed once per process and dataset.
+
+  Args:
+    name: as for :func:`load_dataset`.
+    data_dir: as for :func:`load_dataset`.
+
+  Returns:
+    16 hexadecimal digits.
+  """
+  if data_dir is None:
+    data_dir = os.environ.get(DATA_DIR_ENV) or None
+  return _checksum(name, None if data_dir is None else str(data_dir))
+
+
+@functools.lru_cache(maxsize=2 * len(NORMALIZATION))
+def _checksum(name: str, data_dir: str | None) -> str:
+  digest = hashlib.blake2b(digest_size=8)
+  for array in load_dataset(name, data_dir):
+    digest.update(str((array.dtype, array.shape)).encode())
+    digest.update(np.ascontiguousarray(array).data)
+  return digest.hexdigest()
 
 
 def _missing_data_message(name: str) -> str:

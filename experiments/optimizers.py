@@ -70,8 +70,8 @@ def make_optimizer(
       ``learning_rate``).
     injectable: wrap in ``optax.inject_hyperparams`` (with the entry's static
       arguments) so that :func:`classp_optax.set_hyperparams` can change them
-      between tasks; booleans are passed as arrays so that they are injected
-      too.
+      between tasks; booleans (given, or the factory's defaults) are passed
+      as arrays so that they are injected too.
 
   Returns:
     The optax transformation.
@@ -91,7 +91,12 @@ def make_optimizer(
                      f'{list(optimizer.hyperparams)}.')
   if not injectable:
     return optimizer.factory(**hyperparams)
+  # Booleans, given or defaults of the factory, become arrays so that they
+  # are injected too (a Python bool would stay static).
+  defaults = {name: parameter.default for name, parameter in
+              inspect.signature(optimizer.factory).parameters.items()
+              if isinstance(parameter.default, bool)}
   kwargs = {k: jnp.asarray(v) if isinstance(v, bool) else v
-            for k, v in hyperparams.items()}
+            for k, v in {**defaults, **hyperparams}.items()}
   return optax.inject_hyperparams(
       optimizer.factory, static_args=optimizer.static_args)(**kwargs)

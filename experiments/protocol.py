@@ -9,6 +9,7 @@ import dataclasses
 import os
 from typing import Any
 
+from experiments import search as search_lib
 from experiments import streams
 
 
@@ -65,13 +66,20 @@ class Setup:
     return streams.stream_key(self.stream, self.scenario)
 
   def make_stream(self, seed: int,
-                  data_dir: str | os.PathLike[str] | None) -> streams.Stream:
-    """The stream's tasks for ``seed``."""
-    return streams.make_stream(
+                  data_dir: str | os.PathLike[str] | None,
+                  first_tasks: int | None = None) -> streams.Stream:
+    """The stream's tasks for ``seed``; only the first ``first_tasks``."""
+    stream = streams.make_stream(
         self.stream, self.scenario, data_dir=data_dir,
         num_tasks=self.num_tasks, train_per_task=self.train_per_task,
         val_per_task=self.val_per_task, test_per_task=self.test_per_task,
         seed=seed)
+    if first_tasks is None:
+      return stream
+    if not 1 <= first_tasks <= len(stream.tasks):
+      raise ValueError(f'first_tasks must be in [1, {len(stream.tasks)}], '
+                       f'got {first_tasks}.')
+    return stream._replace(tasks=stream.tasks[:first_tasks])
 
   def config(self) -> dict[str, Any]:
     """The protocol as recorded in the result files (notes apart)."""
@@ -136,6 +144,13 @@ class Preset:
     fixed: methods it runs with fixed hyperparameters, by the name they get
       in the result file (others take a sweep's choices, else defaults).
     description: one line, for the command line's help.
+    search: how ``python -m experiments sweep`` tunes its methods; None for
+      a preset that is only run.
+    sweep_methods: the methods a sweep tunes by default (None: ``methods``;
+      ``fixed`` ones are evaluated too).
+    sweep_seeds: the seeds a sweep reports (never tuning seeds).
+    results: its results' folder under ``experiments/results`` ('' for
+      that folder itself).
   """
   name: str
   setups: Mapping[str, Setup]
@@ -143,3 +158,7 @@ class Preset:
   methods: tuple[str, ...]
   fixed: Mapping[str, MethodRun] = dataclasses.field(default_factory=dict)
   description: str = ''
+  search: search_lib.Search | None = None
+  sweep_methods: tuple[str, ...] | None = None
+  sweep_seeds: tuple[int, ...] = (1, 2, 3, 4, 5)
+  results: str = ''

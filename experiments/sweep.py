@@ -1,11 +1,12 @@
 """Resumable runs, tuning, summaries and the result files.
 
 Every finished run (one method, one configuration or seed) is written at once
-to ``<out>/runs/<stream key>/<method>/<tag>.json`` and skipped when a rerun
-finds it with the same configuration (and :data:`CODE_VERSION`), so a sweep
-can be stopped and resumed. :func:`sweep_stream` turns a stream's runs into
-``<out>/<stream key>.json``; :func:`run_methods` does the same for methods
-with fixed hyperparameters (the presets of ``python -m experiments run``).
+to ``<out>/runs/<stream key>/<method>/<name>.json`` and reused when a rerun
+finds it with the same configuration and the current code's fingerprint
+(:class:`RunCache`), so a sweep can be stopped and resumed.
+:func:`sweep_stream` turns a stream's runs into ``<out>/<stream key>.json``;
+:func:`run_methods` does the same for methods with fixed hyperparameters (the
+presets of ``python -m experiments run``).
 What runs where is configured in :mod:`experiments.configs`.
 """
 
@@ -19,17 +20,15 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from experiments import fingerprint
 from experiments import methods
 from experiments import metrics
+from experiments import search as search_lib
 from experiments import training
 from experiments.configs import presets
 from experiments.protocol import MethodRun
 from experiments.protocol import Preset
 from experiments.protocol import Setup
-
-# Part of every cached run's key: bump it when a change to the library or the
-# experiments changes what a run computes, so that no stale run is reused.
-CODE_VERSION = 1
 
 
 def _to_json(value: Any) -> Any:
@@ -57,29 +56,50 @@ def device_label() -> str:
   return f'{training.device_name()}, JAX {jax.__version__}'
 
 
+# Keys of run configurations written before the fingerprint replaced them.
+_LEGACY_CONFIG_KEYS = ('code_version',)
+
+
 def _run_config(
     setup: Setup, method: str, hyperparams: Mapping[str, Any], seed: int,
     task_hyperparams: Sequence[Mapping[str, Any]] | None,
+    first_tasks: int | None = None,
 ) -> dict[str, Any]:
   """A run's key, as stored in its file."""
-  return _to_json({'code_version': CODE_VERSION,
-                   'setup': setup.config(), 'method': method,
-                   'hyperparams': dict(hyperparams), 'seed': seed,
-                   'task_hyperparams': task_hyperparams})
+  config = {'setup': setup.config(), 'method': method,
+            'hyperparams': dict(hyperparams), 'seed': seed,
+            'task_hyperparams': task_hyperparams}
+  if first_tasks is not None:
+    config['first_tasks'] = first_tasks
+  return _to_json(config)
 
 
-def _train(
-    setup: Setup, method: str, hyperparams: Mapping[str, Any], seed: int,
-    data_dir: str | None,
-    task_hyperparams: Sequence[Mapping[str, Any]] | None,
-    progress: bool,
-) -> dict[str, Any]:
-  """Trains one run; returns what its file holds besides config and device."""
+def _same_config(stored: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
+  return {k: v for k, v in stored.items()
+          if k not in _LEGACY_CONFIG_KEYS} == config
+
+
+def _train(config: Mapping[str, Any], data_dir: str | None,
+           progress: bool) -> dict[str, Any]:
+  """Trains the run ``config`` keys; returns its result as stored."""
+  setup = Setup.from_config(config['setup'])
   result = training.run(
-      setup.make_stream(seed, data_dir), methods.parse_method(method),
-      hyperparams, setup.protocol, seed, task_hyperparams=task_hyperparams,
-      progress=progress)
+      setup.make_stream(config['seed'], data_dir, config.get('first_tasks')),
+      methods.parse_method(config['method']), config['hyperparams'],
+      setup.protocol, config['seed'],
+      task_hyperparams=config['task_hyperparams'], progress=progress)
   return _to_json(dataclasses.asdict(result))
+
+
+# What a retrained run must reproduce exactly (wall time and device apart).
+REPRODUCED = ('test_acc', 'val_acc', 'state_bytes', 'param_bytes',
+              'diagnostics', 'diverged')
+
+
+def _differences(fresh: Mapping[str, Any],
+                 stored: Mapping[str, Any]) -> list[str]:
+  # Runs stored before divergence was detected have no 'diverged': None.
+  return [key for key in REPRODUCED if fresh[key] != stored.get(key)]
 
 
 class CachedRun(NamedTuple):
@@ -96,34 +116,106 @@ class CachedRun(NamedTuple):
             f'{self.record.get("device", "an unrecorded device")}')
 
 
-def cached_run(
-    path: Path, setup: Setup, method: str, hyperparams: Mapping[str, Any],
-    seed: int, data_dir: str | None, *, progress: bool = True,
-    task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
-) -> CachedRun:
-  """Runs one method once, or loads the run if ``path`` holds the same one."""
-  config = _run_config(setup, method, hyperparams, seed, task_hyperparams)
-  if path.exists():
-    stored = json.loads(path.read_text())
-    if stored.get('config') == config:
+class RunCache:
+  """Trains runs, or reuses their files when the current code computes them.
+
+  Every run is written at once to ``<out>/runs/<stream key>/<method>/
+  <name>.json`` with its configuration and its fingerprint
+  (:func:`experiments.fingerprint.current`: compute sources, package
+  versions, data checksums), so that a sweep can be stopped and resumed.
+
+  A file is reused as is when its configuration is the one asked for and its
+  fingerprint is the current one. One with the same configuration and
+  another fingerprint is *stale*: the first stale run of each method and
+  protocol is retrained and compared bit for bit (:data:`REPRODUCED`). If it
+  reproduces, that group's stale runs are reused with the current
+  fingerprint and ``verified_by`` naming the retrained run; if not, the
+  difference is logged and kept in :attr:`mismatches`, and every stale run of
+  the group is retrained.
+
+  Args:
+    out: the results folder.
+    data_dir: the data folder.
+    progress: show progress bars while training.
+    log: where one line per event goes.
+  """
+
+  def __init__(self, out: Path, data_dir: str | None, *,
+               progress: bool = True, log: Callable[[str], None] = print):
+    self.out = out
+    self.data_dir = data_dir
+    self.progress = progress
+    self.log = log
+    self.mismatches: list[str] = []
+    self._verified: dict[str, str | None] = {}  # group -> vouching run
+
+  def path(self, setup: Setup, method: str, name: str) -> Path:
+    """Where the run ``name`` of ``method`` on ``setup`` is stored."""
+    return self.out / 'runs' / setup.key / method / f'{name}.json'
+
+  def run(
+      self, setup: Setup, method: str, hyperparams: Mapping[str, Any],
+      seed: int, name: str, *,
+      task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
+      first_tasks: int | None = None,
+  ) -> CachedRun:
+    """Runs one method once, or reuses its file (see the class doc).
+
+    Args:
+      setup: the stream and protocol.
+      method: a method name.
+      hyperparams: its hyperparameters.
+      seed: the run's seed.
+      name: the file's name, without ``.json``.
+      task_hyperparams: per-task optimizer overrides
+        (:func:`experiments.training.run`).
+      first_tasks: train only the stream's first tasks (screening runs).
+
+    Returns:
+      The run's record and whether it came from the file.
+    """
+    path = self.path(setup, method, name)
+    config = _run_config(setup, method, hyperparams, seed, task_hyperparams,
+                         first_tasks)
+    code = fingerprint.current(setup.stream, self.data_dir)
+    stored = json.loads(path.read_text()) if path.exists() else None
+    if stored is None or not _same_config(stored['config'], config):
+      return self._train(path, config, code)
+    if stored.get('fingerprint') == code:
       return CachedRun(stored, reused=True)
-  record = {'config': config, 'device': device_label(),
-            **_train(setup, method, hyperparams, seed, data_dir,
-                     task_hyperparams, progress)}
-  write_json(path, record)
-  return CachedRun(record, reused=False)
+    group = json.dumps([config['setup'], method, first_tasks],
+                       sort_keys=True)
+    if group not in self._verified:
+      fresh = self._train(path, config, code)
+      differences = _differences(fresh.record, stored)
+      if differences:
+        message = (f'{path}: stored under other code, it no longer '
+                   f'reproduces ({", ".join(differences)}); every stale run '
+                   f'of {method} on {setup.key} is retrained')
+        self.mismatches.append(message)
+        self.log(f'  MISMATCH {message}')
+      self._verified[group] = None if differences else str(path)
+      return fresh
+    if self._verified[group] is None:
+      return self._train(path, config, code)
+    record = {**stored, 'fingerprint': code,
+              'verified_by': self._verified[group]}
+    write_json(path, record)
+    return CachedRun(record, reused=True)
 
-
-# What a retrained run must reproduce exactly (wall time and device apart).
-REPRODUCED = ('test_acc', 'val_acc', 'state_bytes', 'param_bytes',
-              'diagnostics', 'diverged')
+  def _train(self, path: Path, config: Mapping[str, Any],
+             code: Mapping[str, Any]) -> CachedRun:
+    record = {'config': config, 'device': device_label(), 'fingerprint': code,
+              **_train(config, self.data_dir, self.progress)}
+    write_json(path, record)
+    return CachedRun(record, reused=False)
 
 
 def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
   """Retrains the run stored at ``path``; names what differs from the file.
 
   Args:
-    path: a run file written by :func:`cached_run`.
+    path: a run file written by :class:`RunCache`.
     data_dir: the data folder.
 
   Returns:
@@ -135,15 +227,12 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
   config = stored['config']
   setup = Setup.from_config(config['setup'])
   differences = []
-  if _run_config(setup, config['method'], config['hyperparams'],
-                 config['seed'], config['task_hyperparams']) != config:
+  if not _same_config(config, _run_config(
+      setup, config['method'], config['hyperparams'], config['seed'],
+      config['task_hyperparams'], config.get('first_tasks'))):
     differences.append('config')
-  fresh = _train(setup, config['method'], config['hyperparams'],
-                 config['seed'], data_dir, config['task_hyperparams'],
-                 progress=False)
-  # Runs stored before divergence was detected have no 'diverged': None.
-  return differences + [key for key in REPRODUCED
-                        if fresh[key] != stored.get(key)]
+  fresh = _train(config, data_dir, progress=False)
+  return differences + _differences(fresh, stored)
 
 
 def validation_score(run_record: Mapping[str, Any]) -> float | None:
@@ -164,28 +253,83 @@ def _outcome(record: Mapping[str, Any], split: str) -> str:
   return f'ACC {metrics.average_accuracy(record[split]):.4f}'
 
 
-def tune(
-    out: Path, setup: Setup, method: str, grid_size: int, tuning_seed: int,
-    data_dir: str | None, *, progress: bool = True,
-    log: Callable[[str], None] = print,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[float | None]]:
-  """Runs a method's tuning grid; returns (best, grid, validation scores).
+class Tuning(NamedTuple):
+  """What tuning a method tried and chose.
 
-  A diverged configuration scores None.
+  Attributes:
+    best: the chosen configuration (the best mean validation ACC over the
+      tuning seeds among configurations that finished on every seed; the
+      first one when none did).
+    candidates: every configuration tried, named points first.
+    scores: per candidate, its mean validation ACC over the tuning seeds on
+      the whole stream; None when it diverged or was screened out.
+    screen_scores: per candidate, its screening validation ACC (None when
+      it diverged); None without halving.
+    runs: one entry per tuning run: candidate index, stage (``'screen'``
+      or ``'full'``), seed, validation ACC and where it diverged.
   """
-  grid = methods.tuning_grid(methods.parse_method(method), grid_size)
-  scores = []
-  for index, hyperparams in enumerate(grid):
-    run = cached_run(
-        out / 'runs' / setup.key / method / f'tune-{index}.json', setup,
-        method, hyperparams, tuning_seed, data_dir, progress=progress)
-    scores.append(validation_score(run.record))
-    log(f'  tune {setup.key} {method} [{index + 1}/{len(grid)}] '
-        f'{hyperparams}: val {_outcome(run.record, "val_acc")} '
-        f'({run.provenance()})')
-  # A diverged configuration is never chosen (unless every one diverged).
-  best = int(np.argmax([-np.inf if s is None else s for s in scores]))
-  return grid[best], grid, scores
+  best: dict[str, Any]
+  candidates: list[search_lib.Candidate]
+  scores: list[float | None]
+  screen_scores: list[float | None] | None
+  runs: list[dict[str, Any]]
+
+  def block(self) -> dict[str, Any]:
+    """The tuning part of a method's block in a result file."""
+    block = {
+        'grid': [c.hyperparams for c in self.candidates],
+        'named': {c.label: i for i, c in enumerate(self.candidates)
+                  if c.label is not None},
+        'val_avg_acc': self.scores, 'tuning_runs': self.runs}
+    if self.screen_scores is not None:
+      block['screen_val_avg_acc'] = self.screen_scores
+    return block
+
+
+def _ranked(scores: Sequence[float | None]) -> list[int]:
+  """Indices of the finished scores, best first (ties: lower index)."""
+  finished = [i for i, s in enumerate(scores) if s is not None]
+  return sorted(finished, key=lambda i: -scores[i])
+
+
+def tune(cache: RunCache, setup: Setup, method: str,
+         search: search_lib.Search) -> Tuning:
+  """Tries a method's configurations (:mod:`experiments.search`)."""
+  candidates = search_lib.configurations(method, search, setup.key)
+  runs = []
+
+  def scored(index, stage, seed, name, first_tasks=None):
+    hyperparams = candidates[index].hyperparams
+    run = cache.run(setup, method, hyperparams, seed, name,
+                    first_tasks=first_tasks)
+    score = validation_score(run.record)
+    runs.append({'index': index, 'stage': stage, 'seed': seed,
+                 'val_avg_acc': score, 'diverged': run.record.get('diverged')})
+    split = 'val_acc'
+    cache.log(f'  tune {setup.key} {method} {stage} [{index + 1}/'
+              f'{len(candidates)}] seed {seed} {hyperparams}: val '
+              f'{_outcome(run.record, split)} ({run.provenance()})')
+    return score
+
+  finalists = range(len(candidates))
+  screen_scores = None
+  if search.halving is not None:
+    screen_scores = [
+        scored(i, 'screen', search.tuning_seeds[0], f'screen-{i}',
+               first_tasks=search.halving.first_tasks)
+        for i in range(len(candidates))]
+    finalists = sorted(_ranked(screen_scores)[:search.halving.keep])
+  scores: list[float | None] = [None] * len(candidates)
+  for i in finalists:
+    seed_scores = [
+        scored(i, 'full', seed, f'tune-{i}' if len(search.tuning_seeds) == 1
+               else f'tune-{i}-seed{seed}')
+        for seed in search.tuning_seeds]
+    if None not in seed_scores:
+      scores[i] = float(np.mean(seed_scores))
+  ranked = _ranked(scores)
+  best = candidates[ranked[0] if ranked else 0].hyperparams
+  return Tuning(best, candidates, scores, screen_scores, runs)
 
 
 def method_summary(
@@ -237,50 +381,54 @@ def _accuracy_summary(matrices: Sequence[Any]) -> dict[str, Any]:
   }
 
 
-def evaluate(
-    out: Path, setup: Setup, run: MethodRun, seeds: Sequence[int],
-    data_dir: str | None, *, progress: bool = True,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-  """Runs (or loads) a method on each seed; returns its summary block."""
+def evaluate(cache: RunCache, setup: Setup, run: MethodRun,
+             seeds: Sequence[int]) -> dict[str, Any]:
+  """Runs (or reuses) a method on each seed; returns its summary block."""
   records = []
   for seed in seeds:
-    cached = cached_run(
-        out / 'runs' / setup.key / run.method / f'{run.tag}-{seed}.json',
-        setup, run.method, run.hyperparams, seed, data_dir, progress=progress,
-        task_hyperparams=run.task_hyperparams)
+    cached = cache.run(setup, run.method, run.hyperparams, seed,
+                       f'{run.tag}-{seed}',
+                       task_hyperparams=run.task_hyperparams)
     records.append(cached.record)
-    log(f'  {run.tag} {setup.key} {run.method} seed {seed}: '
-        f'{_outcome(cached.record, "test_acc")} ({cached.provenance()})')
+    cache.log(f'  {run.tag} {setup.key} {run.method} seed {seed}: '
+              f'{_outcome(cached.record, "test_acc")} '
+              f'({cached.provenance()})')
   return method_summary(records, run.hyperparams)
 
 
-def evaluate_all(
-    out: Path, setup: Setup, runs: Mapping[str, MethodRun],
-    seeds: Sequence[int], data_dir: str | None, *, progress: bool = True,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+def evaluate_all(cache: RunCache, setup: Setup, runs: Mapping[str, MethodRun],
+                 seeds: Sequence[int]) -> dict[str, Any]:
   """:func:`evaluate` for each named run; returns their blocks by name."""
   blocks = {}
   for name, run in runs.items():
-    log(f'{name}: {dict(run.hyperparams)}')
-    blocks[name] = evaluate(out, setup, run, seeds, data_dir,
-                            progress=progress, log=log)
+    cache.log(f'{name}: {dict(run.hyperparams)}')
+    blocks[name] = evaluate(cache, setup, run, seeds)
   return blocks
 
 
 def result_document(
-    setup: Setup, seeds: Sequence[int], tuning_seed: int | None,
-    method_blocks: Mapping[str, Any], grid_size: int | None,
+    setup: Setup, seeds: Sequence[int], search: search_lib.Search | None,
+    method_blocks: Mapping[str, Any],
     preset_blocks: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-  """A whole result file (the schema experiments.report reads)."""
+  """A whole result file (the schema experiments.report reads).
+
+  ``search`` is None for methods run with fixed hyperparameters. A grid
+  search is recorded as the small-budget protocol always was
+  (``tuning_seed``, ``protocol.grid_size``); any other in ``search``.
+  """
+  protocol = setup.config()
   document = {
       'stream': setup.stream, 'scenario': setup.scenario,
-      'seeds': list(seeds), 'tuning_seed': tuning_seed,
-      'protocol': {**setup.config(), 'grid_size': grid_size},
+      'seeds': list(seeds),
+      'tuning_seed': None if search is None else search.tuning_seeds[0],
+      'protocol': protocol,
       'notes': list(setup.notes), 'methods': dict(method_blocks),
   }
+  if search is None or search.draw == 'grid':
+    protocol['grid_size'] = None if search is None else search.budget
+  else:
+    document['search'] = dataclasses.asdict(search)
   if preset_blocks:
     document['presets'] = dict(preset_blocks)
   return _to_json(document)
@@ -296,45 +444,70 @@ def tuned_hyperparams(out: Path, setup_key: str) -> dict[str, dict[str, Any]]:
           for name, block in document['methods'].items()}
 
 
-def sweep_stream(
-    out: Path, setup: Setup, method_names: Sequence[str], seeds: Sequence[int],
-    grid_size: int, tuning_seed: int, data_dir: str | None, *,
-    paper: bool = False, progress: bool = True,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-  """Tunes and evaluates every method on a stream; writes its result file.
+def sweep_method(cache: RunCache, setup: Setup, method: str,
+                 search: search_lib.Search,
+                 seeds: Sequence[int]) -> dict[str, Any]:
+  """Tunes a method, then evaluates its choice on ``seeds``; its block."""
+  tuning = tune(cache, setup, method, search)
+  return {**evaluate(cache, setup, MethodRun(method, tuning.best), seeds),
+          **tuning.block(),
+          'search_space': search_lib.space_record(method, search)}
 
-  Methods already in the result file and not swept now are kept when that
-  file has the same protocol and seeds.
+
+def sweep_stream(
+    cache: RunCache, setup: Setup, method_names: Sequence[str],
+    seeds: Sequence[int], search: search_lib.Search, *,
+    fixed: Mapping[str, MethodRun] | None = None, paper: bool = False,
+) -> dict[str, Any]:
+  """Tunes and evaluates methods on a stream; writes its result file.
+
+  Methods of the existing result file not named now are swept again too
+  when it has the same protocol, search and seeds: from their cached runs,
+  each checked as :class:`RunCache` checks any run, so a merged file never
+  keeps a block the current code would not compute.
+
+  Args:
+    cache: where runs are stored.
+    setup: the stream and protocol.
+    method_names: methods to tune (names of ``fixed`` are evaluated as
+      fixed there).
+    seeds: the reported seeds.
+    search: how every tuned method is tuned.
+    fixed: methods run with fixed hyperparameters (e.g. joint training), by
+      name.
+    paper: also run the paper preset (mnist_fashion).
+
+  Returns:
+    The result document written to ``<out>/<stream key>.json``.
   """
-  path = out / f'{setup.key}.json'
-  blocks = {}
+  fixed = dict(fixed or {})
+  path = cache.out / f'{setup.key}.json'
+  names = list(method_names)
   if path.exists():
     existing = json.loads(path.read_text())
-    fresh = result_document(setup, seeds, tuning_seed, {}, grid_size)
-    if all(existing.get(k) == fresh[k] for k in ('protocol', 'seeds',
-                                                  'tuning_seed')):
-      blocks = existing['methods']
-  for method in method_names:
-    best, grid, scores = tune(out, setup, method, grid_size, tuning_seed,
-                              data_dir, progress=progress, log=log)
-    block = evaluate(out, setup, MethodRun(method, best), seeds, data_dir,
-                     progress=progress, log=log)
-    blocks[method] = {**block, 'grid': grid, 'val_avg_acc': scores}
+    fresh = result_document(setup, seeds, search, {})
+    if all(existing.get(k) == fresh.get(k)
+           for k in ('protocol', 'seeds', 'tuning_seed', 'search')):
+      names += [name for name in existing['methods'] if name not in names]
+  blocks = {}
+  for method in names:
+    if method in fixed:
+      cache.log(f'{method}: {dict(fixed[method].hyperparams)}')
+      blocks[method] = evaluate(cache, setup, fixed[method], seeds)
+    else:
+      blocks[method] = sweep_method(cache, setup, method, search, seeds)
     # Write after each method: a partial sweep already leaves a result file.
-    write_json(out / f'{setup.key}.json', result_document(
-        setup, seeds, tuning_seed, blocks, grid_size))
+    write_json(path, result_document(setup, seeds, search, blocks))
   preset_blocks = None
   if paper:
     paper_setup = presets.paper_setup(setup)
     preset_blocks = {'paper': {
         'description': presets.PAPER_DESCRIPTION,
         'protocol': paper_setup.config(),
-        'methods': evaluate_all(out, paper_setup, presets.PAPER_METHODS,
-                                seeds, data_dir, progress=progress, log=log)}}
-  document = result_document(setup, seeds, tuning_seed, blocks, grid_size,
-                             preset_blocks)
-  write_json(out / f'{setup.key}.json', document)
+        'methods': evaluate_all(cache, paper_setup, presets.PAPER_METHODS,
+                                seeds)}}
+  document = result_document(setup, seeds, search, blocks, preset_blocks)
+  write_json(path, document)
   return document
 
 
@@ -370,16 +543,12 @@ def method_run(preset: Preset, name: str,
                    tag=f'{preset.name}-seed')
 
 
-def run_methods(
-    out: Path, setup: Setup, runs: Mapping[str, MethodRun],
-    seeds: Sequence[int], data_dir: str | None, *, progress: bool = True,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+def run_methods(cache: RunCache, setup: Setup, runs: Mapping[str, MethodRun],
+                seeds: Sequence[int]) -> dict[str, Any]:
   """Evaluates fixed runs on a stream; writes and returns its result file."""
-  document = result_document(
-      setup, seeds, None, evaluate_all(out, setup, runs, seeds, data_dir,
-                                       progress=progress, log=log), None)
-  write_json(out / f'{setup.key}.json', document)
+  document = result_document(setup, seeds, None,
+                             evaluate_all(cache, setup, runs, seeds))
+  write_json(cache.out / f'{setup.key}.json', document)
   return document
 
 

@@ -332,7 +332,9 @@ def run(
     seed: model initialization, data order and dropout.
     task_hyperparams: optional per-task overrides of the optimizer's
       hyperparameters, applied at each task's start with
-      :func:`classp_optax.set_hyperparams` on the same optimizer state.
+      :func:`classp_optax.set_hyperparams` on the same optimizer state;
+      default: the method's schedule, if a variant has one
+      (:func:`experiments.methods.task_schedule`).
     progress: show a progress bar per task.
     on_task_end: called with the task's index and the state after each task
       (after the regularizer's consolidation), e.g. to keep a checkpoint.
@@ -341,6 +343,8 @@ def run(
     A :class:`RunResult`.
   """
   start_time = time.perf_counter()
+  if task_hyperparams is None:
+    task_hyperparams = methods.task_schedule(spec, len(stream.tasks))
   if task_hyperparams is not None and len(task_hyperparams) != len(
       stream.tasks):
     raise ValueError(f'task_hyperparams has {len(task_hyperparams)} entries '

@@ -1,6 +1,9 @@
 """The streams' protocols and the presets of ``python -m experiments run``.
 
-* :data:`FULL`: the sweep's protocol on every stream (tuned, 5 seeds).
+* :data:`FULL`: the small-budget CPU protocol on every stream (tuned on a
+  grid, 5 seeds).
+* :data:`HSU2018`: split MNIST as Hsu et al. 2018 train it, in its three
+  scenarios, tuned over the literature's wide spaces (:data:`WIDE_SEARCH`).
 * :data:`QUICK`: the project's main job, a few minutes on a 2-core CPU.
 * :data:`PAPER`: the CLASSP author's protocol on MNIST -> Fashion-MNIST, with
   the methods of :data:`PAPER_METHODS`.
@@ -8,10 +11,13 @@
 
 import dataclasses
 
+from experiments import methods
 from experiments.protocol import MethodRun
 from experiments.protocol import Preset
 from experiments.protocol import Protocol
 from experiments.protocol import Setup
+from experiments.search import Halving
+from experiments.search import Search
 
 _MLP = Protocol(model='mlp', hidden=(256, 256), epochs=2, batch_size=64)
 _LITERATURE = (
@@ -52,6 +58,43 @@ FULL = {
                      'fit the CPU budget.', _ADAGRAD)),
     )
 }
+
+# The literature protocols' search: every method tries 12 configurations
+# (named points included), screened on the first 2 tasks with tuning seed 0;
+# the best 3 train the whole stream with tuning seeds 0 and 1; reported on
+# seeds 2-6.
+WIDE_SEARCH = Search(draw='quasi_random', budget=12, tuning_seeds=(0, 1),
+                     halving=Halving(first_tasks=2, keep=3))
+WIDE_SEEDS = (2, 3, 4, 5, 6)
+
+_HSU = (
+    'Hsu et al. (2018), "Re-evaluating continual learning scenarios", '
+    'Table 2: an MLP of 2x400 ReLU units, 4 epochs per task over all of its '
+    'training data, batch 128, the whole test set; optimizers keep their '
+    'state across tasks; the mean of 10 runs with the population std. Here '
+    'the same, except: 10% of each task\'s training data is held out for '
+    'validation (Hsu et al. train on all of it and tune on the test set), '
+    'the input is the 28x28 image (theirs is padded to 32x32), and the EWC '
+    'Fisher uses the true labels (theirs the predicted ones).')
+
+HSU2018 = {
+    setup.key: setup for setup in (
+        Setup('split_mnist', scenario, num_tasks=None, train_per_task=None,
+              val_per_task=None, test_per_task=None,
+              protocol=Protocol(model='mlp', hidden=(400, 400), epochs=4,
+                                batch_size=128),
+              notes=(_HSU,))
+        for scenario in ('task', 'domain', 'class'))
+}
+
+# The methods of the literature protocols: the baselines Hsu et al. report,
+# CLASSP, its ablations and its pairings with regularizers.
+WIDE_METHODS = ('classp', 'ewc', 'sgd', 'adam', 'adagrad', 'l2', 'online_ewc',
+                'si', 'mas', *methods.VARIANTS, 'classp+ewc', 'classp+si',
+                'classp+mas')
+
+# Joint training (the upper bound) as Hsu et al. run it: Adam 1e-3.
+HSU_JOINT = MethodRun('joint', {'learning_rate': 1e-3})
 
 QUICK = Setup('permuted_mnist', None, num_tasks=5, train_per_task=2000,
               val_per_task=300, test_per_task=1000,
@@ -126,7 +169,15 @@ PRESETS = {
                methods=QUICK_METHODS,
                description='small permuted MNIST, no tuning (default)'),
         Preset('full', FULL, stream='permuted_mnist', methods=QUICK_METHODS,
-               description="the sweep's protocol on any stream"),
+               description='the small-budget CPU protocol on any stream',
+               search=Search(draw='grid', budget=8, tuning_seeds=(0,)),
+               sweep_methods=methods.CORE_METHODS),
+        Preset('hsu2018', HSU2018, stream='split_mnist',
+               methods=WIDE_METHODS, fixed={'joint': HSU_JOINT},
+               description='split MNIST as Hsu et al. 2018 (2x400 MLP, 4 '
+                           'epochs of all data, batch 128)',
+               search=WIDE_SEARCH, sweep_seeds=WIDE_SEEDS,
+               results='hsu2018'),
         Preset('paper', {PAPER.key: PAPER}, stream=PAPER.stream,
                methods=tuple(PAPER_METHODS), fixed=PAPER_METHODS,
                description="the CLASSP author's protocol on mnist_fashion"),

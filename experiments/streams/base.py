@@ -186,6 +186,8 @@ class StreamFamily:
     scenarios: its valid scenarios; ``(None,)`` when it takes none.
     build: ``(scenario, num_tasks, carving, data_dir) -> Stream``;
       ``num_tasks`` is None for the family's default.
+    datasets: the datasets its tasks are carved from (names of
+      :func:`experiments.data.load_dataset`).
     fixed_num_tasks: the number of tasks, when the family has a fixed one
       (a different ``num_tasks`` is refused); None when any number works.
     description: one line, for the command line's help.
@@ -194,6 +196,7 @@ class StreamFamily:
   scenarios: tuple[str | None, ...]
   build: Callable[[str | None, int | None, Carving,
                    str | os.PathLike[str] | None], Stream]
+  datasets: tuple[str, ...]
   fixed_num_tasks: int | None = None
   description: str = ''
 

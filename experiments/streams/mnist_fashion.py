@@ -31,5 +31,6 @@ def build(scenario: None, num_tasks: int | None, carving: base.Carving,
 
 FAMILY = base.StreamFamily(
     name='mnist_fashion', scenarios=(None,), build=build,
+    datasets=DATASETS,
     fixed_num_tasks=len(DATASETS),
     description='MNIST, then Fashion-MNIST (the CLASSP paper)')

@@ -66,5 +66,6 @@ def build(scenario: None, num_tasks: int | None, carving: base.Carving,
 
 FAMILY = base.StreamFamily(
     name='permuted_mnist', scenarios=(None,), build=build,
+    datasets=('mnist',),
     description=f'MNIST, a new pixel permutation per task (default '
                 f'{DEFAULT_NUM_TASKS} tasks)')

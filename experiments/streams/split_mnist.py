@@ -42,6 +42,7 @@ def build(scenario: str, num_tasks: int | None, carving: base.Carving,
 
 FAMILY = base.StreamFamily(
     name='split_mnist', scenarios=('task', 'domain', 'class'), build=build,
+    datasets=('mnist',),
     fixed_num_tasks=len(DIGITS),
     description='MNIST digit pairs 0-1, ..., 8-9: task (multi-head), domain '
                 '(shared 2-way head) or class (shared 10-way head)')

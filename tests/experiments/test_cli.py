@@ -62,7 +62,7 @@ def test_sweep_then_report(data_dir, tmp_path):
   readme = tmp_path / 'README.md'
   readme.write_text('x\n<!-- results:start -->\n<!-- results:end -->\n')
   assert cli.main(['sweep', '--stream', 'split_mnist', '--scenario', 'task',
-                   '--methods', 'sgd,joint', '--seeds', '1', '--grid-size',
+                   '--methods', 'sgd,joint', '--seeds', '1', '--budget',
                    '2', '--data-dir', str(data_dir), '--out', str(tmp_path),
                    *TINY]) == 0
   document = json.loads((tmp_path / 'split_mnist_task.json').read_text())

@@ -14,7 +14,8 @@ from experiments import regularizers
 def test_names_come_from_the_registries():
   assert methods.OPTIMIZERS == ('classp', 'sgd', 'adam', 'adagrad')
   assert methods.REGULARIZED == ('ewc', 'online_ewc', 'si', 'mas', 'l2')
-  assert methods.METHODS[-1] == 'joint'
+  assert methods.CORE_METHODS[-1] == 'joint'
+  assert methods.METHODS == methods.CORE_METHODS + tuple(methods.VARIANTS)
   assert methods.BASE_OPTIMIZERS == ('sgd', 'adam')
 
 
@@ -90,7 +91,7 @@ def test_search_space_is_the_product_with_the_last_knob_fastest():
   assert [c['base'] for c in regularized[::4]] == ['sgd'] * 3 + ['adam'] * 2
 
 
-@pytest.mark.parametrize('name', methods.METHODS + ('classp+ewc',))
+@pytest.mark.parametrize('name', methods.CORE_METHODS + ('classp+ewc',))
 def test_every_method_gets_the_same_budget_covering_every_knob_value(name):
   spec = methods.parse_method(name)
   grid = methods.tuning_grid(spec, 8)

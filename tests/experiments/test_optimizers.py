@@ -58,6 +58,17 @@ def test_injectable_classp_switches_without_recompiling():
   assert updates[0] != 0.0 and len(traces) == 1
 
 
+def test_an_injectable_optimizer_injects_its_default_booleans():
+  tx = optimizers.make_optimizer('classp', {'learning_rate': 0.1},
+                                 injectable=True)
+  state = tx.init(jnp.zeros(2))
+  assert state.hyperparams['apply_scaling'].dtype == jnp.bool_
+  assert bool(state.hyperparams['apply_scaling'])  # the factory's default
+  state = classp_optax.set_hyperparams(state, apply_scaling=False)
+  updates, _ = tx.update(jnp.array([0.5, 1.0]), state)
+  np.testing.assert_allclose(updates, [-0.05, -0.1])  # unscaled
+
+
 def test_only_classp_records_diagnostics():
   assert set(optimizers.OPTIMIZERS['classp'].diagnostics) == {
       'capacity_used', 'mean_accumulator'}

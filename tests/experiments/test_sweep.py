@@ -5,12 +5,15 @@ import json
 import numpy as np
 import pytest
 
+from experiments import fingerprint
 from experiments import methods
 from experiments import sweep
 from experiments import training
 from experiments.configs import presets
 from experiments.protocol import MethodRun
 from experiments.protocol import Setup
+from experiments.search import Halving
+from experiments.search import Search
 
 
 def _fake_result(acc):
@@ -19,8 +22,12 @@ def _fake_result(acc):
       param_bytes=8, wall_s=1.0, diagnostics={})
 
 
-def test_cached_run_reuses_the_same_run_and_reruns_a_changed_one(
-    tmp_path, monkeypatch):
+_CODE = {'source': 'abc', 'packages': {'jax': '1'}, 'data': {'mnist': 'd'}}
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+  """training.run returns a fixed result; records each call's hyperparams."""
   calls = []
 
   def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
@@ -29,22 +36,107 @@ def test_cached_run_reuses_the_same_run_and_reruns_a_changed_one(
 
   monkeypatch.setattr(training, 'run', fake_run)
   monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
-  path = tmp_path / 'run.json'
-  first = sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.1},
-                           1, None)
-  again = sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.1},
-                           1, None)
-  assert first.record == again.record and len(calls) == 1
+  monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
+  return calls
+
+
+def test_run_cache_reuses_the_same_run_and_reruns_a_changed_one(
+    tmp_path, fake_training):
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None)
+  first = cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  again = cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  assert first.record == again.record and len(fake_training) == 1
   assert not first.reused and again.reused
   assert first.provenance() == 'trained in 1 s'
   assert again.provenance() == (
       f'cached; trained in 1 s on {sweep.device_label()}')
-  stored = json.loads(path.read_text())
-  assert stored['config']['code_version'] == sweep.CODE_VERSION
+  stored = json.loads(
+      cache.path(presets.QUICK, 'sgd', 'seed-1').read_text())
+  assert stored['fingerprint'] == _CODE
   assert stored['device'] == sweep.device_label()  # 'cpu (2 cores, ...'
   assert 'JAX' in stored['device']
-  sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.2}, 1, None)
-  assert len(calls) == 2  # another configuration: trained again
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.2}, 1, 'seed-1')
+  assert len(fake_training) == 2  # another configuration: trained again
+
+
+def _stale_runs(cache, monkeypatch, source):
+  """Three stored sgd runs, then the compute source's hash changes."""
+  for seed in (1, 2, 3):
+    cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, seed,
+              f'seed-{seed}')
+  monkeypatch.setattr(fingerprint, 'current',
+                      lambda *a: {**_CODE, 'source': source})
+
+
+def test_a_stale_run_group_that_reproduces_is_verified_once(
+    tmp_path, fake_training, monkeypatch):
+  logged = []
+  _stale_runs(sweep.RunCache(tmp_path, None, log=logged.append), monkeypatch,
+              'new')
+  cache = sweep.RunCache(tmp_path, None, log=logged.append)
+  runs = [cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, seed,
+                    f'seed-{seed}') for seed in (1, 2, 3)]
+  # The first stale run is retrained and reproduces: the others are reused.
+  assert len(fake_training) == 3 + 1
+  assert [r.reused for r in runs] == [False, True, True]
+  first = str(cache.path(presets.QUICK, 'sgd', 'seed-1'))
+  for seed in (2, 3):
+    stored = json.loads(
+        cache.path(presets.QUICK, 'sgd', f'seed-{seed}').read_text())
+    assert stored['fingerprint']['source'] == 'new'
+    assert stored['verified_by'] == first
+  assert cache.mismatches == [] and logged == []
+
+
+def test_a_stale_run_that_no_longer_reproduces_is_reported_and_retrained(
+    tmp_path, fake_training, monkeypatch):
+  _stale_runs(sweep.RunCache(tmp_path, None), monkeypatch, 'changed')
+  # The changed code computes something else.
+  monkeypatch.setattr(training, 'run', lambda *a, **k: (
+      fake_training.append('new') or _fake_result([[0.9, 0.1], [0.4, 0.6]])))
+  logged = []
+  cache = sweep.RunCache(tmp_path, None, log=logged.append)
+  runs = [cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, seed,
+                    f'seed-{seed}') for seed in (1, 2, 3)]
+  assert fake_training.count('new') == 3  # every stale run retrained
+  assert not any(r.reused for r in runs)
+  assert all(r.record['test_acc'][0][0] == 0.9 for r in runs)
+  assert len(cache.mismatches) == 1
+  assert 'no longer reproduces (test_acc, val_acc)' in cache.mismatches[0]
+  assert any(line.startswith('  MISMATCH') for line in logged)
+
+
+def test_a_changed_compute_source_changes_the_fingerprint(tmp_path):
+  (tmp_path / 'lib').mkdir()
+  (tmp_path / 'lib' / 'a.py').write_text('x = 1\n')
+  (tmp_path / 'b.py').write_text('y = 2\n')
+  sources = ('lib', 'b.py')
+  before = fingerprint.source_hash(tmp_path, sources)
+  assert fingerprint.source_hash(tmp_path, sources) == before
+  (tmp_path / 'lib' / 'a.py').write_text('x = 2\n')
+  edited = fingerprint.source_hash(tmp_path, sources)
+  (tmp_path / 'lib' / 'c.py').write_text('')
+  added = fingerprint.source_hash(tmp_path, sources)
+  assert len({before, edited, added}) == 3
+  (tmp_path / 'notes.md').write_text('not a source')
+  assert fingerprint.source_hash(tmp_path, sources) == added
+
+
+def test_the_fingerprint_covers_the_library_and_the_compute_modules():
+  covered = set()
+  for source in fingerprint.COMPUTE_SOURCES:
+    path = fingerprint.ROOT / source
+    covered |= ({p.relative_to(fingerprint.ROOT).as_posix()
+                 for p in path.rglob('*.py')} if path.is_dir() else {source})
+  for module in ('classp_optax/transforms.py', 'experiments/training.py',
+                 'experiments/regularizers.py',
+                 'experiments/streams/split_mnist.py'):
+    assert module in covered
+  for module in ('experiments/cli.py', 'experiments/report.py',
+                 'experiments/sweep.py'):
+    assert module not in covered
+  assert all((fingerprint.ROOT / source).exists()
+             for source in fingerprint.COMPUTE_SOURCES)
 
 
 def test_method_summary_by_hand():
@@ -70,21 +162,29 @@ def test_method_summary_by_hand():
 
 
 def test_retrain_differences_names_what_no_longer_reproduces(
-    tmp_path, monkeypatch):
-  monkeypatch.setattr(
-      training, 'run',
-      lambda *args, **kwargs: _fake_result([[0.5, 0.1], [0.4, 0.6]]))
-  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
-  path = tmp_path / 'runs' / 'permuted_mnist' / 'sgd' / 'seed-1.json'
-  sweep.cached_run(path, presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1,
-                   None)
+    tmp_path, fake_training):
+  cache = sweep.RunCache(tmp_path, None)
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  path = cache.path(presets.QUICK, 'sgd', 'seed-1')
   assert sweep.retrain_differences(path, None) == []
   stored = json.loads(path.read_text())
   stored['test_acc'][1][1] = 0.7
-  stored['config']['code_version'] = -1
+  stored['config']['obsolete'] = 1  # a key the current code does not write
   path.write_text(json.dumps(stored))
   assert sweep.retrain_differences(path, None) == ['config', 'test_acc']
   assert sweep.sample_runs(tmp_path, per_protocol=3) == [path]
+
+
+def test_a_legacy_code_version_does_not_change_the_key(tmp_path,
+                                                       fake_training):
+  cache = sweep.RunCache(tmp_path, None)
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  path = cache.path(presets.QUICK, 'sgd', 'seed-1')
+  stored = json.loads(path.read_text())
+  stored['config']['code_version'] = 1  # as runs before the fingerprint
+  path.write_text(json.dumps(stored))
+  assert cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1,
+                   'seed-1').reused
 
 
 def test_sample_runs_draws_per_stream_and_protocol(tmp_path):
@@ -146,9 +246,47 @@ def test_tuning_never_chooses_a_diverged_configuration(tmp_path,
 
   monkeypatch.setattr(training, 'run', fake_run)
   monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
+  monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
   logged = []
-  best, grid, scores = sweep.tune(tmp_path, presets.QUICK, 'sgd', 8, 0, None,
-                                  log=logged.append)
-  assert best == {'learning_rate': 0.2}
-  assert scores[grid.index({'learning_rate': 1.0})] is None
+  cache = sweep.RunCache(tmp_path, None, log=logged.append)
+  tuning = sweep.tune(cache, presets.QUICK, 'sgd', Search('grid', 8, (0,)))
+  grid = [c.hyperparams for c in tuning.candidates]
+  assert tuning.best == {'learning_rate': 0.2}
+  assert tuning.scores[grid.index({'learning_rate': 1.0})] is None
   assert any('diverged at task 0, step 3' in line for line in logged)
+  assert tuning.block()['tuning_runs'][-1] == {
+      'index': 7, 'stage': 'full', 'seed': 0, 'val_avg_acc': None,
+      'diverged': {'task': 0, 'step': 3}}
+
+
+def test_halving_screens_every_configuration_then_tunes_the_best(
+    tmp_path, monkeypatch):
+  trained = []
+
+  def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
+    trained.append((hyperparams['learning_rate'], seed))
+    # Scores rise with the learning rate, and with the seed.
+    return _fake_result([[hyperparams['learning_rate'] + seed / 100]])
+
+  monkeypatch.setattr(training, 'run', fake_run)
+  monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
+  screened = []
+  monkeypatch.setattr(Setup, 'make_stream',
+                      lambda self, seed, data_dir, first_tasks=None:
+                      screened.append(first_tasks))
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None)
+  search = Search('quasi_random', budget=6, tuning_seeds=(0, 1),
+                  halving=Halving(first_tasks=2, keep=2))
+  tuning = sweep.tune(cache, presets.QUICK, 'sgd', search)
+  rates = [c.hyperparams['learning_rate'] for c in tuning.candidates]
+  top_two = sorted(rates, reverse=True)[:2]
+  assert screened == [2] * 6 + [None] * 4
+  assert trained[6:] == [(top_two[0], 0), (top_two[0], 1), (top_two[1], 0),
+                         (top_two[1], 1)] or trained[6:] == [
+                             (top_two[1], 0), (top_two[1], 1),
+                             (top_two[0], 0), (top_two[0], 1)]
+  assert tuning.best == {'learning_rate': top_two[0]}
+  best = rates.index(top_two[0])
+  assert tuning.scores[best] == pytest.approx(top_two[0] + 0.005)
+  assert sum(s is not None for s in tuning.scores) == 2
+  assert tuning.screen_scores == pytest.approx(rates)

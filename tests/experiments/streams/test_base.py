@@ -72,7 +72,7 @@ def test_make_task_copies_selects_and_relabels():
 
 
 def test_family_check_names_the_valid_values():
-  family = base.StreamFamily('toy', ('a', 'b'), build=None,
+  family = base.StreamFamily('toy', ('a', 'b'), build=None, datasets=(),
                              fixed_num_tasks=3)
   family.check('a', None)
   family.check('b', 3)

@@ -1,0 +1,185 @@
+"""How a sweep tunes a method: the configurations it tries, and in what stages.
+
+Every method of a sweep gets the same :class:`Search`, so the same number of
+configurations, drawn one of two ways:
+
+* ``'grid'`` (the small-budget CPU protocol): a balanced draw from the grids
+  of :mod:`experiments.configs.hyperparams`
+  (:func:`experiments.methods.tuning_grid`).
+* ``'quasi_random'`` (the literature protocols): the method's named points,
+  always tried and counted in the budget (:func:`named_points`), then a
+  scrambled Halton sequence over its wide space
+  (:func:`experiments.methods.wide_space`).
+
+With :class:`Halving`, every configuration first trains on the stream's first
+tasks with the first tuning seed; the best ``keep`` go on to the whole stream
+with every tuning seed. The chosen configuration has the best validation ACC
+averaged over the tuning seeds.
+"""
+
+import dataclasses
+from typing import Any, NamedTuple
+import zlib
+
+from scipy.stats import qmc
+
+from experiments import methods
+from experiments import space
+from experiments.configs import search_spaces
+
+DRAWS = ('grid', 'quasi_random')
+
+
+@dataclasses.dataclass(frozen=True)
+class Halving:
+  """Successive halving: screen every configuration on the first tasks.
+
+  Attributes:
+    first_tasks: tasks a screening run trains (and is scored on).
+    keep: configurations that go on to the whole stream.
+  """
+  first_tasks: int
+  keep: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+  """How a sweep tunes every method of a stream.
+
+  Attributes:
+    draw: one of :data:`DRAWS`.
+    budget: configurations per method, named points included.
+    tuning_seeds: seeds of the tuning runs (never the reported seeds).
+    halving: screen on the first tasks first, or None to train every
+      configuration on the whole stream with every tuning seed.
+  """
+  draw: str = 'grid'
+  budget: int = 8
+  tuning_seeds: tuple[int, ...] = (0,)
+  halving: Halving | None = None
+
+  def __post_init__(self):
+    if self.draw not in DRAWS:
+      raise ValueError(f'Unknown draw {self.draw!r}; valid: {list(DRAWS)}.')
+    if self.budget < 1 or not self.tuning_seeds:
+      raise ValueError('A search needs a budget of at least 1 and at least '
+                       f'one tuning seed, got {self}.')
+    if self.halving is not None and not (
+        1 <= self.halving.keep <= self.budget
+        and self.halving.first_tasks >= 1):
+      raise ValueError(f'Halving needs 1 <= keep <= budget and '
+                       f'first_tasks >= 1, got {self}.')
+
+
+class Candidate(NamedTuple):
+  """A configuration to try, and its label when it is a named point."""
+  hyperparams: dict[str, Any]
+  label: str | None = None
+
+
+def named_points(name: str, stream_key: str) -> dict[str, dict[str, Any]]:
+  """The configurations a quasi-random draw of a method always includes.
+
+  Args:
+    name: a method name.
+    stream_key: the stream (literature defaults differ per stream).
+
+  Returns:
+    Label -> configuration: the points of
+    :data:`experiments.configs.search_spaces.NAMED_POINTS` for the method's
+    optimizer (with a variant's fixed knobs set; for a pairing such as
+    ``'classp+ewc'`` completed with the regularizer's literature default),
+    and the method's own literature default on ``stream_key``
+    (:data:`~experiments.configs.search_spaces.LITERATURE_DEFAULTS`) as
+    ``'literature'``.
+
+  Raises:
+    ValueError: if a named point lies outside the method's wide space.
+  """
+  spec = methods.parse_method(name)
+  defaults = search_spaces.LITERATURE_DEFAULTS.get(stream_key, {})
+  points = {}
+  if name in defaults:
+    points['literature'] = dict(defaults[name])
+  regularizer_default = {
+      k: v for k, v in defaults.get(spec.regularizer, {}).items()
+      if k in ('strength', 'decay')}
+  for label, point in search_spaces.NAMED_POINTS.get(
+      spec.optimizer, {}).items():
+    if spec.regularizer != 'none':
+      if not regularizer_default:
+        continue
+      point = {**point, **regularizer_default}
+    if spec.variant is not None:
+      point = {**point, **spec.variant.fixed}
+    if point not in points.values():
+      points[label] = point
+  wide = methods.wide_space(spec)
+  for label, point in points.items():
+    if not space.contains(wide, point):
+      raise ValueError(f'Named point {label!r} of {name}, {point}, lies '
+                       f"outside the method's search space {wide}.")
+  return points
+
+
+def quasi_random(name: str, size: int) -> list[dict[str, Any]]:
+  """``size`` configurations of a scrambled Halton sequence over the space.
+
+  Seeded by the method's name: the same method always draws the same ones.
+  """
+  wide = methods.wide_space(methods.parse_method(name))
+  dimensions = space.dimensions(wide)
+  if size <= 0:
+    return []
+  if dimensions == 0:
+    return [space.at(wide, [])]
+  sampler = qmc.Halton(d=dimensions, scramble=True,
+                       seed=zlib.crc32(name.encode()))
+  return [space.at(wide, point) for point in sampler.random(size)]
+
+
+def configurations(name: str, search: Search,
+                   stream_key: str) -> list[Candidate]:
+  """The ``search.budget`` configurations a sweep tries for a method.
+
+  Args:
+    name: a method name.
+    search: the sweep's search.
+    stream_key: the stream (for the literature's named points).
+
+  Returns:
+    Named points first (labelled), then drawn ones.
+  """
+  spec = methods.parse_method(name)
+  if search.draw == 'grid':
+    return [Candidate(c) for c in methods.tuning_grid(spec, search.budget)]
+  named = list(named_points(name, stream_key).items())[:search.budget]
+  return ([Candidate(point, label) for label, point in named]
+          + [Candidate(c) for c in quasi_random(name,
+                                                search.budget - len(named))])
+
+
+def describe(wide: space.Space) -> list[dict[str, Any]]:
+  """A space as JSON-ready branches: ``{'knob': {'log_uniform': [lo, hi]}}``."""
+
+  def knob(value: Any) -> Any:
+    if isinstance(value, space.LogUniform):
+      return {'log_uniform': [value.low, value.high],
+              **({'or': 0.0} if value.with_zero else {})}
+    if isinstance(value, space.Uniform):
+      return {'uniform': [value.low, value.high]}
+    if isinstance(value, space.Choice):
+      return {'choice': list(value.values)}
+    return value
+
+  return [{name: knob(value) for name, value in branch.items()}
+          for branch in wide]
+
+
+def space_record(name: str, search: Search) -> Any:
+  """What a result file records of a method's search space."""
+  spec = methods.parse_method(name)
+  if search.draw == 'grid':
+    return methods.search_space(spec)
+  return describe(methods.wide_space(spec))
+
