@@ -255,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
                              help='the results folder')
   report_parser.add_argument('--readme', type=Path, default=README,
                              help='README whose results table is replaced')
+  report_parser.add_argument(
+      '--section', default=None,
+      help='the README section to replace, between <!-- results:SECTION:'
+           'start --> and <!-- results:SECTION:end --> (default: the main '
+           'one, <!-- results:start -->)')
   _add_debug(report_parser)
 
   verify = commands.add_parser(
@@ -405,7 +410,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> None:
-  path = report.write_report(args.out, readme_path=args.readme)
+  path = report.write_report(args.out, readme_path=args.readme,
+                             section=args.section)
   print(f'written: {path}')
 
 

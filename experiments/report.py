@@ -22,9 +22,11 @@ from matplotlib.figure import Figure
 import numpy as np
 
 from experiments import errors
+from experiments import evidence
 from experiments import methods as methods_lib
 from experiments import metrics
 from experiments import streams
+from experiments.configs import literature
 
 JOINT = methods_lib.JOINT  # the upper bound, drawn apart
 RESULTS_FILE = 'RESULTS.md'
@@ -158,11 +160,19 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
       for line in lines)
 
 
-def methods_table(methods: dict[str, Any]) -> str:
+def methods_table(methods: dict[str, Any],
+                  seeds: Sequence[int] | None = None,
+                  published: dict[str, tuple[float, float]] | None = None,
+                  reference: str = '') -> str:
   """Markdown table of methods' metrics, best ACC first.
 
   Args:
     methods: method name to its results (``avg_acc``, ``bwt``, ...).
+    seeds: the result file's seeds; when given, ACC is shown as mean ±
+      sample std with its 95% interval (else mean ± population std).
+    published: published ACC (mean, spread in %) by method, shown in a
+      column named after ``reference``.
+    reference: the published table's name.
 
   Returns:
     One row per method: ACC, BWT and forgetting (mean ± std, %), state
@@ -173,17 +183,47 @@ def methods_table(methods: dict[str, Any]) -> str:
   rows = []
   for name in _by_accuracy(methods):
     method = methods[name]
+    accuracy = _accuracy_cell(method, best, name)
+    if seeds is not None and method.get('avg_acc'):
+      accuracy = accuracy.replace(
+          _mean_std(method['avg_acc']),
+          evidence.interval_text(evidence.accuracy_interval(method, seeds)))
+    row = [name, accuracy]
+    if published is not None:
+      numbers = published.get(name)
+      row.append(_DASH if numbers is None
+                 else f'{numbers[0]:.2f} ± {numbers[1]:.2f}')
     rows.append([
-        name, _accuracy_cell(method, best, name),
-        _mean_std(method.get('bwt')),
+        *row, _mean_std(method.get('bwt')),
         _mean_std(method.get('forgetting')),
         *_state(method),
         _mean_std(method.get('wall_s'), scale=1.0),
         _hyperparams(method.get('hyperparams')),
     ])
+  accuracy_header = ('ACC (%) ± sd [95% interval]' if seeds is not None
+                     else 'ACC (%)')
   return markdown_table(
-      ['Method', 'ACC (%)', 'BWT (pp)', 'Forgetting (pp)', 'State (MiB)',
-       'State / params', 'Wall time (s)', 'Hyperparameters'], rows)
+      ['Method', accuracy_header,
+       *([f'{reference} ACC (%)'] if published is not None else []),
+       'BWT (pp)', 'Forgetting (pp)', 'State (MiB)', 'State / params',
+       'Wall time (s)', 'Hyperparameters'], rows)
+
+
+def result_table(result: dict[str, Any]) -> str:
+  """:func:`methods_table` of a result file, as its protocol calls for.
+
+  A result tuned by a wide search (the literature protocols) shows
+  intervals, and the published numbers when its protocol follows a
+  published table (:mod:`experiments.configs.literature`).
+  """
+  if 'search' not in result:
+    return methods_table(result['methods'])
+  reference = literature.reference_for(result)
+  return methods_table(
+      result['methods'], result['seeds'],
+      published=None if reference is None else reference.numbers.get(
+          result_name(result), {}),
+      reference='' if reference is None else reference.name)
 
 
 def headline_table(results: Sequence[dict[str, Any]]) -> str:
@@ -212,22 +252,49 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
   return markdown_table(['Method', *(_label(r) for r in results)], rows)
 
 
-# The comparisons of :func:`comparison_table`: CLASSP against EWC and against
-# the best other method of each stream.
-CLASSP = 'classp'
-EWC = 'ewc'
+CLASSP = evidence.CLASSP
+EWC = evidence.EWC
 
 
-def _seed_accuracies(method: dict[str, Any],
-                     seeds: Sequence[int]) -> dict[int, float]:
-  """ACC of each finished seed, by seed.
+def comparison_table(results: Sequence[dict[str, Any]],
+                     method: str = CLASSP) -> str:
+  """Markdown table: ``method`` against EWC and the best baseline.
 
-  ``seeds`` are the result file's; a block without ``finished_seeds``
-  (written before divergence was detected) finished them all.
+  Args:
+    results: loaded results.
+    method: the method compared.
+
+  Returns:
+    Per stream, the difference in ACC (percentage points) of ``method`` minus
+    EWC and minus the best baseline (by mean ACC; neither CLASSP-based nor
+    joint, :func:`experiments.evidence.best_baseline`), with its 95%
+    interval and the two-sided p-value of a t-test paired over seeds
+    (:func:`experiments.metrics.paired_difference`); a verdict at the 5%
+    level, over the seeds both finished. Streams without ``method``, and
+    pairs with fewer than two such seeds, are left out.
   """
-  finished = method.get('finished_seeds') or seeds
-  return {seed: metrics.average_accuracy(m)
-          for seed, m in zip(finished, method['acc_matrix']['per_seed'])}
+  rows = []
+  for result in results:
+    if not result['methods'].get(method, {}).get('acc_matrix'):
+      continue
+    opponents = [EWC] if EWC in result['methods'] else []
+    best = evidence.best_baseline(result)
+    if best is not None and best not in opponents:
+      opponents.append(best)
+    for opponent in opponents:
+      difference = evidence.compare(result, method, opponent)
+      if difference is None:
+        continue
+      label = opponent if opponent == EWC else f'{opponent} (best baseline)'
+      rows.append([
+          _label(result), f'{method} − {label}',
+          _one_decimal(100 * difference['mean']),
+          f'[{_one_decimal(100 * difference["low"])}, '
+          f'{_one_decimal(100 * difference["high"])}]',
+          _p_value(difference['p_value']), _verdict(difference, method)])
+  return markdown_table(
+      ['Stream', 'Comparison', 'Difference (pp)', '95% interval (pp)',
+       'p (paired t over seeds)', 'At the 5% level'], rows)
 
 
 def _p_value(p: float) -> str:
@@ -238,52 +305,6 @@ def _verdict(difference: dict[str, Any], name: str) -> str:
   if not difference['significant']:
     return 'no significant difference'
   return f'{name} higher' if difference['mean'] > 0 else f'{name} lower'
-
-
-def comparison_table(results: Sequence[dict[str, Any]],
-                     method: str = CLASSP) -> str:
-  """Markdown table: ``method`` against EWC and the best other method.
-
-  Args:
-    results: loaded results.
-    method: the method compared.
-
-  Returns:
-    Per stream, the difference in ACC (percentage points) of ``method`` minus
-    EWC and minus the best other non-joint method (by mean ACC), with its 95%
-    interval and the two-sided p-value of a t-test paired over seeds
-    (:func:`experiments.metrics.paired_difference`); a verdict at the 5%
-    level, over the seeds both finished. Streams without ``method``, and
-    pairs with fewer than two such seeds, are left out.
-  """
-  rows = []
-  for result in results:
-    methods = result['methods']
-    scored = _scored(methods)
-    if method not in scored:
-      continue
-    others = [m for m in scored if m not in (method, JOINT)]
-    opponents = [EWC] if EWC in others else []
-    if others and others[0] not in opponents:
-      opponents.append(others[0])  # the best other, by mean ACC
-    ours = _seed_accuracies(methods[method], result['seeds'])
-    for opponent in opponents:
-      theirs = _seed_accuracies(methods[opponent], result['seeds'])
-      seeds = sorted(set(ours) & set(theirs))
-      if len(seeds) < 2:
-        continue
-      difference = metrics.paired_difference(
-          [ours[s] for s in seeds], [theirs[s] for s in seeds])
-      label = opponent if opponent == EWC else f'{opponent} (best other)'
-      rows.append([
-          _label(result), f'{method} − {label}',
-          _one_decimal(100 * difference['mean']),
-          f'[{_one_decimal(100 * difference["low"])}, '
-          f'{_one_decimal(100 * difference["high"])}]',
-          _p_value(difference['p_value']), _verdict(difference, method)])
-  return markdown_table(
-      ['Stream', 'Comparison', 'Difference (pp)', '95% interval (pp)',
-       'p (paired t over seeds)', 'At the 5% level'], rows)
 
 
 def _final_per_task_table(methods: dict[str, Any]) -> str:
@@ -299,10 +320,25 @@ def _final_per_task_table(methods: dict[str, Any]) -> str:
 
 
 def _protocol(result: dict[str, Any]) -> str:
-  """Markdown list of the seeds and protocol settings."""
+  """Markdown list of the seeds, the search and the protocol settings."""
   seeds = ', '.join(str(s) for s in result['seeds'])
-  lines = [f"- seeds: {seeds} (hyperparameters tuned on seed "
-           f"{result['tuning_seed']})"]
+  search = result.get('search')
+  if search is None:
+    lines = [f"- seeds: {seeds} (hyperparameters tuned on seed "
+             f"{result['tuning_seed']})"]
+  else:
+    tuning = ', '.join(str(s) for s in search['tuning_seeds'])
+    lines = [f'- seeds: {seeds} (hyperparameters tuned on seeds {tuning})',
+             f"- search: {search['budget']} configurations per method, "
+             f"{search['draw'].replace('_', ' ')} (named points always "
+             'included and counted)'
+             + ('' if search['halving'] is None else
+                f"; each screened on the first "
+                f"{search['halving']['first_tasks']} tasks with seed "
+                f"{search['tuning_seeds'][0]}, the best "
+                f"{search['halving']['keep']} trained on every task with "
+                f'every tuning seed')
+             + '; chosen by validation ACC averaged over the tuning seeds']
   lines += [f'- {k}: {_format_value(v)}'
             for k, v in sorted(result.get('protocol', {}).items())]
   return '\n'.join(lines)
@@ -350,13 +386,25 @@ def grid_edges(chosen_config: dict[str, Any],
 
 
 def edge_notes(methods: dict[str, Any]) -> str:
-  """Markdown list of the swept methods whose choice sits at an edge."""
+  """Markdown list of the swept methods whose choice sits at an edge.
+
+  A block that records its wide search space is judged against it
+  (:func:`experiments.evidence.space_edges`); a grid-tuned one against the
+  method's grid (:func:`grid_edges`).
+  """
   lines = []
   for name in sorted(methods):
-    if 'grid' not in methods[name]:
+    block = methods[name]
+    if 'grid' not in block:
       continue  # not tuned
-    space = methods_lib.search_space(methods_lib.parse_method(name))
-    if edges := grid_edges(methods[name]['hyperparams'], space):
+    space = block.get('search_space')
+    if space and isinstance(space[0], dict) and any(
+        isinstance(knob, dict) for knob in space[0].values()):
+      edges = evidence.space_edges(block['hyperparams'], space)
+    else:
+      edges = grid_edges(block['hyperparams'], methods_lib.search_space(
+          methods_lib.parse_method(name)))
+    if edges:
       lines.append(f'- {name}: {", ".join(edges)}')
   return '\n'.join(lines)
 
@@ -367,7 +415,7 @@ def _section(result: dict[str, Any]) -> str:
   parts = [f'## {_label(result)}', '### Protocol', _protocol(result)]
   if result.get('notes'):
     parts += ['### Notes', '\n'.join(f'- {n}' for n in result['notes'])]
-  parts += ['### Results', methods_table(methods)]
+  parts += ['### Results', result_table(result)]
   if notes := edge_notes(methods):
     parts += ['Chosen at the edge of the search space (a better value may '
               'lie beyond it):', notes]
@@ -411,9 +459,18 @@ def results_markdown(results: Sequence[dict[str, Any]]) -> str:
       'metrics with the diverged count. Runs recorded before this check '
       '(those without a `diverged` field) count as finished; '
       '`python -m experiments verify` retrains any of them to check.')
-  parts = ['# Results', intro, '## Summary: ACC (%)', headline_table(results),
-           '## CLASSP against EWC and the best other method',
-           COMPARISON_NOTE, comparison_table(results)]
+  parts = ['# Results', intro]
+  if verdict_list := evidence.verdicts(
+      [r for r in results if 'search' in r]):
+    parts += ['## Does CLASSP beat EWC?', verdict_list]
+  parts += ['## Summary: ACC (%)', headline_table(results),
+            '## CLASSP against EWC and the best baseline',
+            COMPARISON_NOTE, comparison_table(results)]
+  if calibration := evidence.calibration_table(results):
+    parts += ['## Calibration against the literature', CALIBRATION_NOTE,
+              calibration]
+  if ablations := evidence.ablation_table(results):
+    parts += ["## CLASSP's ablations and pairings", ABLATION_NOTE, ablations]
   parts += [_section(result) for result in results]
   return '\n\n'.join(parts) + '\n'
 
@@ -577,27 +634,61 @@ COMPARISON_NOTE = (
     'Differences of ACC in percentage points, the same seeds paired (every '
     'method of a stream trains on the same seeds: the same data, order and '
     'initialization), with a 95% Student-t interval and the two-sided '
-    'p-value of a paired t-test; the best other method excludes `joint`.')
+    'p-value of a paired t-test; the best baseline is the best method that '
+    'is neither CLASSP-based nor `joint`.')
 
 
-def _replace_readme(readme_path: Path, results: Sequence[dict[str, Any]],
-                    link: str) -> str:
-  """The README text with the headline tables and ``link`` between markers."""
-  return replace_between_markers(
-      readme_path, README_START, README_END,
-      f'\n{headline_table(results)}\n\n{COMPARISON_NOTE}\n\n'
-      f'{comparison_table(results)}\n\nFull results: [{link}]({link})\n')
+CALIBRATION_NOTE = (
+    'Each baseline against the published table whose protocol it follows. '
+    'Ours: mean ± sample std over the reported seeds and the 95% Student-t '
+    'interval of the mean. Verdict: "within" when the published mean lies in '
+    'our interval widened by twice the published spread on each side, '
+    '"above" or "below" when ours lies above or below that band.')
+
+ABLATION_NOTE = (
+    'Each CLASSP variant and pairing minus full CLASSP (ACC, percentage '
+    'points, paired over seeds, 95% Student-t interval and paired t-test). '
+    '`classp_adagrad`: power 2, threshold 0 (AdaGrad as CLASSP); '
+    '`classp_mask_only`: the threshold alone (SGD behind the mask); '
+    '`classp_accumulator_only`: power 1, threshold 0; '
+    "`classp_author_schedule`: the author's schedule (task 1 unscaled, later "
+    'tasks scaled at threshold 0); `classp+<regularizer>`: CLASSP under the '
+    "regularizer's penalty. Each is tuned with the same budget.")
+
+
+def readme_markers(section: str | None = None) -> tuple[str, str]:
+  """The README markers of a results section (None: the main one)."""
+  if section is None:
+    return README_START, README_END
+  return f'<!-- results:{section}:start -->', f'<!-- results:{section}:end -->'
+
+
+def _readme_body(results: Sequence[dict[str, Any]], link: str) -> str:
+  """What goes between a README section's markers."""
+  parts = []
+  if verdict_list := evidence.verdicts([r for r in results if 'search' in r]):
+    parts += ['Does CLASSP beat EWC?', verdict_list]
+  parts += [headline_table(results), COMPARISON_NOTE,
+            comparison_table(results)]
+  if calibration := evidence.calibration_table(results):
+    parts += [CALIBRATION_NOTE, calibration]
+  parts.append(f'Full results: [{link}]({link})')
+  return '\n' + '\n\n'.join(parts) + '\n'
 
 
 def write_report(results_dir: str | os.PathLike[str],
-                 readme_path: str | os.PathLike[str] | None = None) -> Path:
+                 readme_path: str | os.PathLike[str] | None = None,
+                 section: str | None = None) -> Path:
   """Writes RESULTS.md and the plots of the results in ``results_dir``.
 
   Args:
     results_dir: folder of result JSON files (see :func:`load_results`).
     readme_path: optional Markdown file whose text between
       ``<!-- results:start -->`` and ``<!-- results:end -->`` is replaced by
-      the headline table and a link to RESULTS.md; nothing else changes.
+      the headline tables and a link to RESULTS.md; nothing else changes.
+    section: the README section instead, between
+      ``<!-- results:<section>:start -->`` and ``<!-- results:<section>:end
+      -->`` (:func:`readme_markers`).
 
   Returns:
     The path of RESULTS.md.
@@ -618,7 +709,8 @@ def write_report(results_dir: str | os.PathLike[str],
   if readme_path is not None:
     readme_path = Path(readme_path)
     link = Path(os.path.relpath(markdown_path, readme_path.parent)).as_posix()
-    readme_text = _replace_readme(readme_path, results, link)
+    readme_text = replace_between_markers(
+        readme_path, *readme_markers(section), _readme_body(results, link))
 
   plots_dir = results_dir / PLOTS_DIR
   plots_dir.mkdir(exist_ok=True)

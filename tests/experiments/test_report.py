@@ -277,7 +277,7 @@ def test_comparison_table_pairs_seeds_and_names_the_verdict():
       ewc_accs=[0.75, 0.76, 0.74], other_accs=[0.90, 0.72, 0.78])])
   rows = [line.split(' | ') for line in table.splitlines()[2:]]
   assert [row[1] for row in rows] == ['classp − ewc',
-                                      'classp − mas (best other)']
+                                      'classp − mas (best baseline)']
   assert rows[0][2:] == ['5.0', '[2.5, 7.5]', '0.013', 'classp higher |']
   assert rows[1][2] == '0.0' and rows[1][5] == 'no significant difference |'
 
@@ -305,5 +305,5 @@ def test_diverged_seeds_are_reported_as_diverged_not_as_scores():
   assert 'diverged (3/3 seeds)' in report.headline_table([result])
   # Only MAS is compared, on the seeds it finished (1 and 3).
   rows = report.comparison_table([result]).splitlines()[2:]
-  assert len(rows) == 1 and 'classp − mas (best other)' in rows[0]
+  assert len(rows) == 1 and 'classp − mas (best baseline)' in rows[0]
   assert rows[0].split(' | ')[2] == '8.5'  # mean of 0.80-0.70, 0.78-0.71

@@ -1,0 +1,306 @@
+"""What the literature protocols' results say: calibration, ablations, verdicts.
+
+Tables and sentences for ``RESULTS.md`` and the README, from result files
+(see :mod:`experiments.report`):
+
+* :func:`calibration_table`: each baseline against the published table its
+  protocol follows (:mod:`experiments.configs.literature`).
+* :func:`ablation_table`: each CLASSP variant and pairing against full CLASSP.
+* :func:`verdicts`: one sentence per stream, "does CLASSP beat EWC?".
+* :func:`space_edges`: chosen values near the edge of a wide search space.
+
+Every comparison pairs seeds (every method of a stream trains on the same
+seeds) and uses :func:`experiments.metrics.paired_difference`.
+"""
+
+from collections.abc import Mapping, Sequence
+import math
+from typing import Any
+
+from experiments import methods as methods_lib
+from experiments import metrics
+from experiments.configs import literature
+
+CLASSP = 'classp'
+EWC = 'ewc'
+_DASH = '—'
+# A chosen value this close to an end of its range (as a fraction of the
+# range, in log scale for log-uniform knobs) is reported as an edge.
+EDGE_FRACTION = 0.05
+# Values a knob cannot exceed: choosing one is not an edge of the search.
+_LIMITS = {'decay': 1.0}
+
+
+def _label(result: Mapping[str, Any]) -> str:
+  scenario = result.get('scenario')
+  return f"{result['stream']}/{scenario}" if scenario else result['stream']
+
+
+def _pp(value: float) -> str:
+  """A fraction as percentage points, one decimal, never ``-0.0``."""
+  return f'{round(100 * value, 1) + 0.0:.1f}'
+
+
+def is_classp_family(name: str) -> bool:
+  """Whether a method trains with CLASSP (itself, a variant, a pairing)."""
+  return methods_lib.parse_method(name).optimizer == CLASSP
+
+
+def seed_accuracies(method: Mapping[str, Any],
+                    seeds: Sequence[int]) -> dict[int, float]:
+  """ACC of each finished seed of a method block, by seed.
+
+  ``seeds`` are the result file's; a block without ``finished_seeds``
+  (written before divergence was detected) finished them all.
+  """
+  if not method.get('acc_matrix'):
+    return {}
+  finished = method.get('finished_seeds') or seeds
+  return {seed: metrics.average_accuracy(m)
+          for seed, m in zip(finished, method['acc_matrix']['per_seed'])}
+
+
+def accuracy_interval(method: Mapping[str, Any],
+                      seeds: Sequence[int]) -> dict[str, float] | None:
+  """Mean, sample std and 95% interval of a method's ACC over its seeds.
+
+  None when fewer than two seeds finished.
+  """
+  accuracies = list(seed_accuracies(method, seeds).values())
+  if len(accuracies) < 2:
+    return None
+  return metrics.interval(accuracies)
+
+
+def interval_text(summary: Mapping[str, float] | None) -> str:
+  """``'98.1 ± 0.3 [97.7, 98.5]'`` in %, or a dash."""
+  if summary is None:
+    return _DASH
+  return (f'{_pp(summary["mean"])} ± {_pp(summary["std"])} '
+          f'[{_pp(summary["low"])}, {_pp(summary["high"])}]')
+
+
+def compare(result: Mapping[str, Any], name: str,
+            opponent: str) -> dict[str, Any] | None:
+  """``name`` minus ``opponent`` (ACC) paired over the seeds both finished.
+
+  Returns:
+    :func:`experiments.metrics.paired_difference` of the two, or None when
+    either is missing or fewer than two seeds finished in both.
+  """
+  blocks = result['methods']
+  if name not in blocks or opponent not in blocks:
+    return None
+  ours = seed_accuracies(blocks[name], result['seeds'])
+  theirs = seed_accuracies(blocks[opponent], result['seeds'])
+  seeds = sorted(set(ours) & set(theirs))
+  if len(seeds) < 2:
+    return None
+  return metrics.paired_difference([ours[s] for s in seeds],
+                                   [theirs[s] for s in seeds])
+
+
+def _p(p_value: float) -> str:
+  return f'{p_value:.3f}' if p_value >= 0.001 else '< 0.001'
+
+
+def _difference_cells(difference: Mapping[str, Any]) -> list[str]:
+  return [_pp(difference['mean']),
+          f'[{_pp(difference["low"])}, {_pp(difference["high"])}]',
+          _p(difference['p_value'])]
+
+
+def _verdict(difference: Mapping[str, Any], name: str) -> str:
+  if not difference['significant']:
+    return 'no significant difference'
+  return f'{name} higher' if difference['mean'] > 0 else f'{name} lower'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+  lines = [header, ['---'] * len(header), *rows]
+  return '\n'.join('| ' + ' | '.join(line) + ' |' for line in lines)
+
+
+def calibration_verdict(ours: Mapping[str, float] | None,
+                        published: tuple[float, float]) -> str:
+  """Where our ACC lands against a published mean and spread (in %).
+
+  ``'within'`` when the published mean lies in our 95% interval widened by
+  twice the published spread on each side; ``'above'`` or ``'below'`` when it
+  lies under or over that band; ``'diverged'`` without an interval.
+  """
+  if ours is None:
+    return 'no interval'
+  mean, spread = published
+  low = 100 * ours['low'] - 2 * spread
+  high = 100 * ours['high'] + 2 * spread
+  if mean < low:
+    return 'above'
+  if mean > high:
+    return 'below'
+  return 'within'
+
+
+def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
+  """Each baseline against the published table its protocol follows.
+
+  Returns:
+    One row per stream and published method: our ACC (mean ± sample std
+    [95% interval], %), the published mean ± spread, our mean minus theirs
+    and :func:`calibration_verdict`; empty when no result follows a
+    published protocol.
+  """
+  rows = []
+  for result in results:
+    reference = literature.reference_for(result)
+    if reference is None:
+      continue
+    published = reference.numbers.get(_stream_key(result), {})
+    for name, numbers in published.items():
+      block = result['methods'].get(name)
+      if block is None:
+        continue
+      ours = accuracy_interval(block, result['seeds'])
+      diverged = len(block.get('diverged', ()))
+      rows.append([
+          _label(result), name,
+          interval_text(ours) + (f' ({diverged} diverged)' if diverged
+                                 else ''),
+          f'{numbers[0]:.2f} ± {numbers[1]:.2f} ({reference.name})',
+          _DASH if ours is None else f'{100 * ours["mean"] - numbers[0]:.1f}',
+          calibration_verdict(ours, numbers)])
+  if not rows:
+    return ''
+  return _table(['Stream', 'Method', 'Ours: ACC (%) ± sd [95% interval]',
+                 'Published', 'Ours − published (pp)', 'Verdict'], rows)
+
+
+def _stream_key(result: Mapping[str, Any]) -> str:
+  """A result's stream key, e.g. ``'split_mnist_task'``."""
+  scenario = result.get('scenario')
+  return f"{result['stream']}_{scenario}" if scenario else result['stream']
+
+
+def best_baseline(result: Mapping[str, Any]) -> str | None:
+  """The best method by mean ACC that is neither CLASSP-based nor joint."""
+  blocks = result['methods']
+  baselines = [name for name, block in blocks.items()
+               if block.get('avg_acc') and name != methods_lib.JOINT
+               and not is_classp_family(name)]
+  if not baselines:
+    return None
+  return max(sorted(baselines), key=lambda n: blocks[n]['avg_acc']['mean'])
+
+
+def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
+  """Each CLASSP variant and pairing minus full CLASSP, per stream.
+
+  Returns:
+    One row per stream and CLASSP-based method other than ``classp``:
+    the paired difference of ACC in percentage points with its 95% interval,
+    p-value and verdict; empty when no stream has one.
+  """
+  rows = []
+  for result in results:
+    for name in sorted(result['methods']):
+      if name == CLASSP or not is_classp_family(name):
+        continue
+      difference = compare(result, name, CLASSP)
+      if difference is None:
+        rows.append([_label(result), f'{name} − {CLASSP}', _DASH, _DASH,
+                     _DASH, 'not comparable (diverged or missing seeds)'])
+        continue
+      rows.append([_label(result), f'{name} − {CLASSP}',
+                   *_difference_cells(difference),
+                   _verdict(difference, name)])
+  if not rows:
+    return ''
+  return _table(['Stream', 'Comparison', 'Difference (pp)',
+                 '95% interval (pp)', 'p (paired t over seeds)',
+                 'At the 5% level'], rows)
+
+
+def _mean_text(block: Mapping[str, Any]) -> str:
+  return f'{_pp(block["avg_acc"]["mean"])}%'
+
+
+def verdict_sentence(result: Mapping[str, Any]) -> str | None:
+  """"Does CLASSP beat EWC?" on one stream, in one sentence; None if unrun."""
+  blocks = result['methods']
+  if CLASSP not in blocks or EWC not in blocks:
+    return None
+  label = _label(result)
+  seeds = len(result['seeds'])
+  for name in (CLASSP, EWC):
+    if not blocks[name].get('avg_acc'):
+      return (f'**{label}**: {name} diverged on every seed, so the '
+              'comparison is not possible.')
+  difference = compare(result, CLASSP, EWC)
+  head = (f'**{label}**: CLASSP {_mean_text(blocks[CLASSP])} vs EWC '
+          f'{_mean_text(blocks[EWC])} over {seeds} seeds')
+  if difference is None:
+    return f'{head}; too few seeds finished in both to test.'
+  interval = (f'{_pp(difference["mean"])} pp, 95% interval '
+              f'[{_pp(difference["low"])}, {_pp(difference["high"])}], '
+              f'p = {_p(difference["p_value"])}')
+  if not difference['significant']:
+    return f'{head}: no significant difference ({interval}).'
+  answer = 'yes' if difference['mean'] > 0 else 'no, EWC is better'
+  return f'{head}: {answer} ({interval}).'
+
+
+def verdicts(results: Sequence[Mapping[str, Any]]) -> str:
+  """:func:`verdict_sentence` of each stream, as a Markdown list."""
+  sentences = [s for s in map(verdict_sentence, results) if s]
+  return '\n'.join(f'- {s}' for s in sentences)
+
+
+def _position(knob: Mapping[str, Any], value: float) -> float | None:
+  """Where ``value`` lies in a recorded range knob, from 0 to 1."""
+  if 'log_uniform' in knob:
+    low, high = knob['log_uniform']
+    if value <= 0 or high == low:
+      return None
+    return math.log(value / low) / math.log(high / low)
+  if 'uniform' in knob:
+    low, high = knob['uniform']
+    return None if high == low else (value - low) / (high - low)
+  return None
+
+
+def space_edges(chosen: Mapping[str, Any],
+                space: Sequence[Mapping[str, Any]]) -> list[str]:
+  """Chosen values within :data:`EDGE_FRACTION` of an end of their range.
+
+  Args:
+    chosen: the chosen hyperparameters.
+    space: the method's wide space as recorded in its result block
+      (``search_space``: branches of ``{'knob': {'log_uniform': [lo, hi]}}``,
+      see :func:`experiments.search.describe`).
+
+  Returns:
+    ``'<knob>=<value> (near the lowest, <low>)'`` or ``'(near the highest,
+    <high>)'``, for every range knob of the chosen branch; 0 for a knob
+    whose range also holds 0 (a threshold off), or a value at the knob's own
+    limit (a decay of 1), is not an edge.
+  """
+  branches = [branch for branch in space if set(branch) == set(chosen)
+              and all(isinstance(knob, Mapping) or knob == chosen[name]
+                      for name, knob in branch.items())]
+  if not branches:
+    return []
+  edges = []
+  for name, knob in sorted(branches[0].items()):
+    if not isinstance(knob, Mapping):
+      continue
+    position = _position(knob, chosen[name])
+    if position is None or _LIMITS.get(name) == chosen[name]:
+      continue
+    bounds = knob.get('log_uniform') or knob.get('uniform')
+    if position <= EDGE_FRACTION:
+      edges.append(f'{name}={chosen[name]:.4g} (near the lowest, '
+                   f'{bounds[0]:.4g})')
+    elif position >= 1 - EDGE_FRACTION:
+      edges.append(f'{name}={chosen[name]:.4g} (near the highest, '
+                   f'{bounds[1]:.4g})')
+  return edges

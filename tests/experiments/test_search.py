@@ -1,0 +1,96 @@
+"""Tests of experiments.search: budgets, named points, quasi-random draws."""
+
+import pytest
+
+from experiments import methods
+from experiments import search
+from experiments import space
+from experiments.configs import presets
+from experiments.configs import search_spaces
+
+_WIDE = presets.WIDE_SEARCH
+
+
+@pytest.mark.parametrize('name', presets.WIDE_METHODS)
+@pytest.mark.parametrize('stream_key', list(presets.HSU2018))
+def test_every_method_gets_the_budget_with_its_named_points_first(
+    name, stream_key):
+  candidates = search.configurations(name, _WIDE, stream_key)
+  assert len(candidates) == _WIDE.budget
+  named = search.named_points(name, stream_key)
+  assert named  # every method has at least one named point
+  assert [c.label for c in candidates[:len(named)]] == list(named)
+  assert [c.hyperparams for c in candidates[:len(named)]] == list(
+      named.values())
+  assert all(c.label is None for c in candidates[len(named):])
+  wide = methods.wide_space(methods.parse_method(name))
+  assert all(space.contains(wide, c.hyperparams) for c in candidates)
+  # Deterministic: the same method always draws the same configurations.
+  assert search.configurations(name, _WIDE, stream_key) == candidates
+
+
+def test_classp_always_tries_adagrad_and_the_authors_settings():
+  candidates = search.configurations('classp', _WIDE, 'split_mnist_task')
+  points = {c.label: c.hyperparams for c in candidates}
+  assert points['adagrad_equivalent'] == {
+      'learning_rate': 0.01, 'power': 2.0, 'threshold': 0.0}
+  assert points['author'] == {'learning_rate': 0.2, 'power': 1.0,
+                              'threshold': 0.0}
+  # The drawn ones spread over the space: both ends of the power range.
+  powers = [c.hyperparams['power'] for c in candidates if c.label is None]
+  assert min(powers) < 1.25 and max(powers) > 1.75
+
+
+def test_each_baseline_tries_the_literature_default_of_its_stream():
+  ewc = search.named_points('ewc', 'split_mnist_class')
+  # Hsu et al.'s reg_coef 600 without 1/2 is strength 1200 here.
+  assert ewc == {'literature': {'base': 'adam', 'learning_rate': 1e-3,
+                                'strength': 1200.0}}
+  assert search.named_points('si', 'split_mnist_domain')['literature'][
+      'strength'] == 3000.0
+  # A pairing completes CLASSP's points with the regularizer's default.
+  paired = search.named_points('classp+ewc', 'split_mnist_class')
+  assert paired['author']['strength'] == 1200.0
+  # A variant keeps its fixed knobs.
+  assert all(p['apply_scaling'] is False for p in search.named_points(
+      'classp_mask_only', 'split_mnist_task').values())
+
+
+def test_a_named_point_outside_the_space_is_refused(monkeypatch):
+  monkeypatch.setitem(search_spaces.NAMED_POINTS, 'classp', {
+      'too_fast': {'learning_rate': 10.0, 'power': 1.0, 'threshold': 0.0}})
+  with pytest.raises(ValueError, match="'too_fast' of classp"):
+    search.named_points('classp', 'split_mnist_task')
+
+
+def test_the_quasi_random_draw_covers_every_knob_range():
+  drawn = search.quasi_random('ewc', 40)
+  bases = {c['base'] for c in drawn}
+  assert bases == {'sgd', 'adam'}
+  strengths = sorted(c['strength'] for c in drawn)
+  assert strengths[0] < 1e2 and strengths[-1] > 1e10  # 1e0..1e12
+
+
+def test_the_grid_draw_is_the_small_budget_protocols():
+  grid = search.Search(draw='grid', budget=8, tuning_seeds=(0,))
+  candidates = search.configurations('sgd', grid, 'permuted_mnist')
+  assert [c.hyperparams for c in candidates] == methods.tuning_grid(
+      methods.parse_method('sgd'), 8)
+  assert all(c.label is None for c in candidates)
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'draw': 'random'}, {'budget': 0}, {'tuning_seeds': ()},
+    {'halving': search.Halving(first_tasks=2, keep=20)},
+    {'halving': search.Halving(first_tasks=0, keep=2)}])
+def test_a_bad_search_is_refused(kwargs):
+  with pytest.raises(ValueError):
+    search.Search(**kwargs)
+
+
+def test_describe_records_the_ranges():
+  described = search.space_record('classp', _WIDE)
+  assert described == [{
+      'learning_rate': {'log_uniform': [1e-4, 1.0]},
+      'power': {'uniform': [1.0, 2.0]},
+      'threshold': {'log_uniform': [1e-12, 1e-2], 'or': 0.0}}]
