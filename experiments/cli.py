@@ -40,6 +40,7 @@ _SIZE_FLAGS = {
     'val-per-task': 'validation examples per task (carved from training)',
     'test-per-task': 'test examples per task',
     'epochs': 'epochs per task',
+    'steps-per-task': 'steps per task, instead of epochs',
     'batch-size': 'examples per step',
 }
 

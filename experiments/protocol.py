@@ -24,6 +24,8 @@ class Protocol:
     batch_size: examples per step.
     shuffle: shuffle each epoch (False: dataset order, as the paper's runs).
     fisher_samples: examples given to a regularizer at the end of a task.
+    steps_per_task: train exactly this many steps per task (passes of fresh
+      orders, the last one cut short) instead of ``epochs``; None: epochs.
   """
   model: str = 'mlp'
   hidden: tuple[int, ...] = (256, 256)
@@ -31,10 +33,15 @@ class Protocol:
   batch_size: int = 64
   shuffle: bool = True
   fisher_samples: int = 1024
+  steps_per_task: int | None = None
 
   def epochs_of(self, task: int) -> int:
     """The epochs of task ``task``."""
     return self.epochs if isinstance(self.epochs, int) else self.epochs[task]
+
+
+# Protocol fields recorded only when set (None is their default).
+_ADDED_FIELDS = ('steps_per_task',)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,11 +89,16 @@ class Setup:
     return stream._replace(tasks=stream.tasks[:first_tasks])
 
   def config(self) -> dict[str, Any]:
-    """The protocol as recorded in the result files (notes apart)."""
+    """The protocol as recorded in the result files (notes apart).
+
+    Fields added after runs were recorded are left out while they keep
+    their default (:data:`_ADDED_FIELDS`), so those runs' keys stay valid.
+    """
     config = dataclasses.asdict(self)
     protocol = config.pop('protocol')
     del config['notes']
-    return {**config, **protocol}
+    return {**config, **{k: v for k, v in protocol.items()
+                         if k not in _ADDED_FIELDS or v is not None}}
 
   @classmethod
   def from_config(cls, config: Mapping[str, Any],

@@ -52,11 +52,15 @@ class Search:
     tuning_seeds: seeds of the tuning runs (never the reported seeds).
     halving: screen on the first tasks first, or None to train every
       configuration on the whole stream with every tuning seed.
+    literature: whose defaults are named points (a key of
+      :data:`experiments.configs.search_spaces.LITERATURE_DEFAULTS`), or
+      None.
   """
   draw: str = 'grid'
   budget: int = 8
   tuning_seeds: tuple[int, ...] = (0,)
   halving: Halving | None = None
+  literature: str | None = None
 
   def __post_init__(self):
     if self.draw not in DRAWS:
@@ -77,19 +81,21 @@ class Candidate(NamedTuple):
   label: str | None = None
 
 
-def named_points(name: str, stream_key: str) -> dict[str, dict[str, Any]]:
+def named_points(name: str, stream_key: str,
+                 literature: str | None = None) -> dict[str, dict[str, Any]]:
   """The configurations a quasi-random draw of a method always includes.
 
   Args:
     name: a method name.
     stream_key: the stream (literature defaults differ per stream).
+    literature: whose defaults to include (see :class:`Search`).
 
   Returns:
     Label -> configuration: the points of
     :data:`experiments.configs.search_spaces.NAMED_POINTS` for the method's
     optimizer (with a variant's fixed knobs set; for a pairing such as
     ``'classp+ewc'`` completed with the regularizer's literature default),
-    and the method's own literature default on ``stream_key``
+    and the method's own default in ``literature`` on ``stream_key``
     (:data:`~experiments.configs.search_spaces.LITERATURE_DEFAULTS`) as
     ``'literature'``.
 
@@ -97,7 +103,8 @@ def named_points(name: str, stream_key: str) -> dict[str, dict[str, Any]]:
     ValueError: if a named point lies outside the method's wide space.
   """
   spec = methods.parse_method(name)
-  defaults = search_spaces.LITERATURE_DEFAULTS.get(stream_key, {})
+  defaults = search_spaces.LITERATURE_DEFAULTS.get(literature, {}).get(
+      stream_key, {})
   points = {}
   if name in defaults:
     points['literature'] = dict(defaults[name])
@@ -153,7 +160,8 @@ def configurations(name: str, search: Search,
   spec = methods.parse_method(name)
   if search.draw == 'grid':
     return [Candidate(c) for c in methods.tuning_grid(spec, search.budget)]
-  named = list(named_points(name, stream_key).items())[:search.budget]
+  named = list(named_points(name, stream_key,
+                            search.literature).items())[:search.budget]
   return ([Candidate(point, label) for label, point in named]
           + [Candidate(c) for c in quasi_random(name,
                                                 search.budget - len(named))])

@@ -220,11 +220,16 @@ class _ExampleLoss:
 
 
 class Phase(NamedTuple):
-  """A stretch of training on one split: a task, or all tasks (joint)."""
+  """A stretch of training on one split: a task, or all tasks (joint).
+
+  It trains ``epochs`` passes over the split, or exactly ``steps`` steps
+  when given (passes of fresh orders, the last one cut short).
+  """
   name: str
   split: streams.Split  # on the device
   epochs: int
   shuffle: bool
+  steps: int | None = None
 
 
 def _on_device(split: streams.Split) -> streams.Split:
@@ -233,14 +238,21 @@ def _on_device(split: streams.Split) -> streams.Split:
 
 def _phases(stream: streams.Stream, spec: methods.MethodSpec,
             protocol: Protocol) -> list[Phase]:
-  """One phase per task, or one on all tasks' data for joint training."""
+  """One phase per task, or one on all tasks' data for joint training.
+
+  Joint training with ``protocol.steps_per_task`` takes as many steps as the
+  whole stream.
+  """
   trains = [_on_device(task.train) for task in stream.tasks]
+  steps = protocol.steps_per_task
   if spec.joint:
     # Joint training always shuffles: all tasks' examples are mixed.
     return [Phase('all tasks', jax.tree.map(lambda *a: jnp.concatenate(a),
                                             *trains),
-                  protocol.epochs_of(0), shuffle=True)]
-  return [Phase(task.name, train, protocol.epochs_of(index), protocol.shuffle)
+                  protocol.epochs_of(0), shuffle=True,
+                  steps=None if steps is None else steps * len(trains))]
+  return [Phase(task.name, train, protocol.epochs_of(index), protocol.shuffle,
+                steps)
           for index, (task, train) in enumerate(zip(stream.tasks, trains))]
 
 
@@ -258,16 +270,18 @@ def _train_phase(learner: Learner, state: TrainState, phase: Phase,
     raise errors.ProtocolError(
         f'{phase.name}: {n} training examples, fewer than one batch of '
         f'{batch_size}; choose a batch size of at most {n}.')
+  total = phase.epochs * steps if phase.steps is None else phase.steps
   chunk = max(1, steps // _PROGRESS_UPDATES_PER_EPOCH)
   # disable=None: shown on a terminal only, so logs stay readable.
-  with tqdm.tqdm(total=phase.epochs * steps, desc=progress_label, leave=False,
+  with tqdm.tqdm(total=total, desc=progress_label, leave=False,
                  disable=None if progress_label else True,
                  unit='step') as bar:
-    for _ in range(phase.epochs):
+    for first in range(0, total, steps):
       order = rng.permutation(n) if phase.shuffle else np.arange(n)
       order = jnp.asarray(order[:steps * batch_size].reshape(steps, batch_size))
-      for start in range(0, steps, chunk):
-        stop = min(start + chunk, steps)
+      epoch_steps = min(steps, total - first)
+      for start in range(0, epoch_steps, chunk):
+        stop = min(start + chunk, epoch_steps)
         for index in range(start, stop):
           state = learner.train_step(state, phase.split, order, index)
         if int(state.diverged_at) >= 0:

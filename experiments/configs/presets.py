@@ -4,6 +4,10 @@
   grid, 5 seeds).
 * :data:`HSU2018`: split MNIST as Hsu et al. 2018 train it, in its three
   scenarios, tuned over the literature's wide spaces (:data:`WIDE_SEARCH`).
+* :data:`VANDEVEN2019`: split and permuted MNIST as van de Ven & Tolias 2019
+  train them (iterations per task; sized for a GPU).
+* :data:`PERMUTED_FULL`: permuted MNIST over all training data, one pass
+  per task, sized for a 2-core CPU.
 * :data:`QUICK`: the project's main job, a few minutes on a 2-core CPU.
 * :data:`PAPER`: the CLASSP author's protocol on MNIST -> Fashion-MNIST, with
   the methods of :data:`PAPER_METHODS`.
@@ -96,6 +100,51 @@ WIDE_METHODS = ('classp', 'ewc', 'sgd', 'adam', 'adagrad', 'l2', 'online_ewc',
 # Joint training (the upper bound) as Hsu et al. run it: Adam 1e-3.
 HSU_JOINT = MethodRun('joint', {'learning_rate': 1e-3})
 
+_VAN_DE_VEN = (
+    'van de Ven & Tolias (2019), "Three scenarios for continual learning": '
+    'split MNIST on an MLP of 2x400 units, 2000 iterations of batch 128 per '
+    'task; permuted MNIST (domain-incremental, 10 tasks) on 2x1000 units, '
+    '5000 iterations; Adam, the whole test set, 20 runs (mean ± SEM). Here '
+    'the same, except: 10% of each task\'s training data is held out for '
+    'validation (they tune on the test set), the input is the 28x28 image '
+    '(theirs is padded to 32x32 for permuted MNIST, whose first task keeps '
+    'the original pixel order here), and the EWC Fisher uses the true '
+    'labels (theirs the predicted ones). CPU cost on 2 cores: about 90 s '
+    'per split run and 25 min per permuted run; sweep it where a GPU is '
+    'lent.')
+
+_LITERATURE_MLP = Protocol(model='mlp', hidden=(400, 400), batch_size=128)
+
+VANDEVEN2019 = {
+    setup.key: setup for setup in (
+        *(Setup('split_mnist', scenario, num_tasks=None, train_per_task=None,
+                val_per_task=None, test_per_task=None,
+                protocol=dataclasses.replace(_LITERATURE_MLP,
+                                             steps_per_task=2000),
+                notes=(_VAN_DE_VEN,))
+          for scenario in ('task', 'domain', 'class')),
+        Setup('permuted_mnist', None, num_tasks=10, train_per_task=None,
+              val_per_task=None, test_per_task=None,
+              protocol=dataclasses.replace(_LITERATURE_MLP,
+                                           hidden=(1000, 1000),
+                                           steps_per_task=5000),
+              notes=(_VAN_DE_VEN,)),
+    )
+}
+
+# Permuted MNIST over all of each task's training data, sized for this
+# machine: one pass per task (421 steps of batch 128) of the 2x400 MLP.
+PERMUTED_FULL = Setup(
+    'permuted_mnist', None, num_tasks=10, train_per_task=None,
+    val_per_task=None, test_per_task=None,
+    protocol=dataclasses.replace(_LITERATURE_MLP, epochs=1),
+    notes=('Ten tasks, each over all of its 54,000 training images (6,000 '
+           'held out for validation), one pass of batch 128 on an MLP of '
+           '2x400 units, tested on the whole test set: the literature\'s data '
+           'at a budget a 2-core CPU can sweep (about 40 s per run). van de '
+           'Ven & Tolias (2019) train 2x1000 units for 5000 iterations per '
+           'task (the vandeven2019 preset), about 12 passes.',))
+
 QUICK = Setup('permuted_mnist', None, num_tasks=5, train_per_task=2000,
               val_per_task=300, test_per_task=1000,
               protocol=dataclasses.replace(_MLP, epochs=1),
@@ -176,8 +225,23 @@ PRESETS = {
                methods=WIDE_METHODS, fixed={'joint': HSU_JOINT},
                description='split MNIST as Hsu et al. 2018 (2x400 MLP, 4 '
                            'epochs of all data, batch 128)',
+               search=dataclasses.replace(WIDE_SEARCH, literature='hsu2018'),
+               sweep_seeds=WIDE_SEEDS, results='hsu2018'),
+        Preset('vandeven2019', VANDEVEN2019, stream='split_mnist',
+               methods=WIDE_METHODS, fixed={'joint': HSU_JOINT},
+               description='split and permuted MNIST as van de Ven & '
+                           'Tolias 2019 (2000 or 5000 iterations per task); '
+                           'GPU-sized',
+               search=dataclasses.replace(WIDE_SEARCH,
+                                          literature='vandeven2019'),
+               sweep_seeds=WIDE_SEEDS, results='vandeven2019'),
+        Preset('permuted_full', {PERMUTED_FULL.key: PERMUTED_FULL},
+               stream='permuted_mnist', methods=WIDE_METHODS,
+               fixed={'joint': HSU_JOINT},
+               description='permuted MNIST, all training data, one pass per '
+                           'task (2x400 MLP)',
                search=WIDE_SEARCH, sweep_seeds=WIDE_SEEDS,
-               results='hsu2018'),
+               results='permuted_full'),
         Preset('paper', {PAPER.key: PAPER}, stream=PAPER.stream,
                methods=tuple(PAPER_METHODS), fixed=PAPER_METHODS,
                description="the CLASSP author's protocol on mnist_fashion"),

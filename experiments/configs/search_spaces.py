@@ -71,10 +71,11 @@ NAMED_POINTS = {
     },
 }
 
-# Each baseline's defaults in the literature a protocol follows, by stream
-# key: Hsu et al. 2018's scripts (split MNIST: Adam 1e-3 for every
-# regularizer, SGD and Adagrad 1e-2; reg_coef per scenario, converted to this
-# project's strengths, see above).
+# Each baseline's defaults in the literature a protocol follows, by the
+# literature's name (a Search's `literature`), then stream key.
+
+# Hsu et al. 2018's scripts (split MNIST): Adam 1e-3 for every regularizer,
+# SGD and Adagrad 1e-2; reg_coef per scenario, converted (see above).
 _HSU_SPLIT_REG_COEF = {
     # method: (task, domain, class)
     'l2': (0.01, 0.5, 100.0),
@@ -100,8 +101,31 @@ def _hsu_split(scenario_index: int) -> dict[str, dict[str, float | str]]:
   return defaults
 
 
-LITERATURE_DEFAULTS = {
-    f'split_mnist_{scenario}': _hsu_split(index)
-    for index, scenario in enumerate(('task', 'domain', 'class'))
-}
+# van de Ven & Tolias 2019's defaults (param_values.py of
+# GMvandeVen/continual-learning at a02db26): Adam 1e-3 (split) or 1e-4
+# (permuted). Their EWC penalty is lambda/2 * sum F (theta - theta*)^2 as
+# here; their online EWC multiplies the running Fisher by gamma once more in
+# the penalty, so its strength here is lambda * gamma; SI's c is as here.
+def _van_de_ven(learning_rate: float, ewc: float, online: tuple[float, float],
+                si: float) -> dict[str, dict[str, float | str]]:
+  base = {'base': 'adam', 'learning_rate': learning_rate}
+  return {
+      'adam': {'learning_rate': learning_rate},
+      'ewc': {**base, 'strength': ewc},
+      'online_ewc': {**base, 'strength': online[0] * online[1],
+                     'decay': online[1]},
+      'si': {**base, 'strength': si},
+  }
 
+
+LITERATURE_DEFAULTS = {
+    'hsu2018': {
+        f'split_mnist_{scenario}': _hsu_split(index)
+        for index, scenario in enumerate(('task', 'domain', 'class'))},
+    'vandeven2019': {
+        'split_mnist_task': _van_de_ven(1e-3, 1e7, (1e8, 0.8), 50.0),
+        'split_mnist_domain': _van_de_ven(1e-3, 1e6, (1e8, 0.7), 500.0),
+        'split_mnist_class': _van_de_ven(1e-3, 1e8, (1e9, 0.8), 0.5),
+        'permuted_mnist': _van_de_ven(1e-4, 500.0, (1e3, 0.9), 5.0),
+    },
+}

@@ -80,6 +80,35 @@ def test_sweep_then_report(data_dir, tmp_path):
   assert 'split_mnist/task' in readme.read_text()
 
 
+def test_a_literature_preset_sweeps_with_its_search_then_reports(
+    data_dir, tmp_path):
+  readme = tmp_path / 'README.md'
+  readme.write_text('x\n<!-- results:vandeven2019:start -->\n'
+                    '<!-- results:vandeven2019:end -->\n')
+  assert cli.main(['sweep', '--preset', 'vandeven2019', '--stream',
+                   'split_mnist', '--scenario', 'class', '--methods',
+                   'classp,ewc', '--budget', '2', '--seeds', '2,3',
+                   '--steps-per-task', '4', '--data-dir', str(data_dir),
+                   '--out', str(tmp_path), *TINY]) == 0
+  document = json.loads((tmp_path / 'split_mnist_class.json').read_text())
+  assert document['search']['literature'] == 'vandeven2019'
+  assert document['protocol']['steps_per_task'] == 4
+  classp, ewc = document['methods']['classp'], document['methods']['ewc']
+  # Named points first: CLASSP's two, EWC's literature default.
+  assert classp['named'] == {'adagrad_equivalent': 0, 'author': 1}
+  assert ewc['named'] == {'literature': 0}
+  assert ewc['grid'][0]['strength'] == 1e8
+  # Both screened on 2 tasks with seed 0, then on both tuning seeds.
+  stages = [(r['stage'], r['seed']) for r in classp['tuning_runs']]
+  assert stages == [('screen', 0)] * 2 + [('full', 0), ('full', 1)] * 2
+  assert classp['search_space'][0]['power'] == {'uniform': [1.0, 2.0]}
+  assert document['seeds'] == [2, 3]
+  assert cli.main(['report', '--out', str(tmp_path), '--readme', str(readme),
+                   '--section', 'vandeven2019']) == 0
+  text = readme.read_text()
+  assert 'Does CLASSP beat EWC?' in text and '**split_mnist/class**' in text
+
+
 @pytest.mark.parametrize('argv, keys, method_names, folder', [
     (['run'], ['permuted_mnist'], list(presets.QUICK_METHODS), 'quick'),
     (['run', '--preset', 'paper'], ['mnist_fashion'],

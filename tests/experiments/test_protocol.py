@@ -1,5 +1,6 @@
 """Tests of experiments.protocol."""
 
+import dataclasses
 import json
 
 import pytest
@@ -32,3 +33,13 @@ def test_epochs_of_a_task():
 def test_key():
   assert presets.FULL['split_mnist_task'].key == 'split_mnist_task'
   assert presets.QUICK.key == 'permuted_mnist'
+
+
+def test_fields_added_later_are_recorded_only_when_set():
+  setup = presets.QUICK
+  assert 'steps_per_task' not in setup.config()  # older run keys stay valid
+  stepped = setup.replace(steps_per_task=5000)
+  assert stepped.config()['steps_per_task'] == 5000
+  assert Setup.from_config(stepped.config()) == dataclasses.replace(
+      stepped, notes=())
+  assert Setup.from_config(setup.config()).protocol.steps_per_task is None

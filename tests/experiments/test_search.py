@@ -8,7 +8,7 @@ from experiments import space
 from experiments.configs import presets
 from experiments.configs import search_spaces
 
-_WIDE = presets.WIDE_SEARCH
+_WIDE = presets.PRESETS['hsu2018'].search
 
 
 @pytest.mark.parametrize('name', presets.WIDE_METHODS)
@@ -17,7 +17,7 @@ def test_every_method_gets_the_budget_with_its_named_points_first(
     name, stream_key):
   candidates = search.configurations(name, _WIDE, stream_key)
   assert len(candidates) == _WIDE.budget
-  named = search.named_points(name, stream_key)
+  named = search.named_points(name, stream_key, 'hsu2018')
   assert named  # every method has at least one named point
   assert [c.label for c in candidates[:len(named)]] == list(named)
   assert [c.hyperparams for c in candidates[:len(named)]] == list(
@@ -42,18 +42,26 @@ def test_classp_always_tries_adagrad_and_the_authors_settings():
 
 
 def test_each_baseline_tries_the_literature_default_of_its_stream():
-  ewc = search.named_points('ewc', 'split_mnist_class')
+  ewc = search.named_points('ewc', 'split_mnist_class', 'hsu2018')
   # Hsu et al.'s reg_coef 600 without 1/2 is strength 1200 here.
   assert ewc == {'literature': {'base': 'adam', 'learning_rate': 1e-3,
                                 'strength': 1200.0}}
-  assert search.named_points('si', 'split_mnist_domain')['literature'][
+  assert search.named_points('si', 'split_mnist_domain', 'hsu2018')[
+      'literature'][
       'strength'] == 3000.0
   # A pairing completes CLASSP's points with the regularizer's default.
-  paired = search.named_points('classp+ewc', 'split_mnist_class')
+  paired = search.named_points('classp+ewc', 'split_mnist_class',
+                               'hsu2018')
   assert paired['author']['strength'] == 1200.0
   # A variant keeps its fixed knobs.
   assert all(p['apply_scaling'] is False for p in search.named_points(
-      'classp_mask_only', 'split_mnist_task').values())
+      'classp_mask_only', 'split_mnist_task', 'hsu2018').values())
+  # Without a literature, only CLASSP's own points.
+  assert search.named_points('ewc', 'split_mnist_class') == {}
+  # van de Ven & Tolias: online EWC's gamma enters the penalty twice.
+  assert search.named_points('online_ewc', 'permuted_mnist', 'vandeven2019')[
+      'literature'] == {'base': 'adam', 'learning_rate': 1e-4,
+                        'strength': 900.0, 'decay': 0.9}
 
 
 def test_a_named_point_outside_the_space_is_refused(monkeypatch):

@@ -236,3 +236,20 @@ def test_weights_that_stop_being_finite_count_even_when_the_loss_is_finite():
   # Task 0's loss masks those logits out and stays finite; the weights don't.
   assert np.isfinite(float(state.loss_sum))
   assert int(state.diverged_at) == 0 and int(state.step) == 1
+
+
+@pytest.mark.parametrize('method, steps', [('sgd', 7 * 2), ('joint', 7 * 2)])
+def test_steps_per_task_trains_exactly_that_many_steps(method, steps):
+  # 48 examples per task in batches of 16: 3 steps per pass, so 7 steps are
+  # two full passes and one step of a third. Joint training takes the
+  # stream's total (7 per task, 2 tasks).
+  stream = _stream(num_tasks=2)
+  protocol = Protocol(model='mlp', hidden=(16,), epochs=50, batch_size=16,
+                      fisher_samples=32, steps_per_task=7)
+  captured = []
+  training.run(stream, methods.parse_method(method),
+               {'learning_rate': 0.1}, protocol, seed=0, progress=False,
+               on_task_end=lambda i, s: captured.append(int(s.step)))
+  assert captured[-1] == steps
+  if method == 'sgd':
+    assert captured == [7, 14]
