@@ -235,21 +235,41 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
   Returns:
     One row per method (sorted by name), one column per stream/scenario (in
     the order of ``results``); a dash where a method was not run. The best
-    non-joint ACC of each column is bold.
+    non-joint ACC of each column is bold. A result of a literature protocol
+    (one with a ``search``) shows mean ± sample std, and the published
+    numbers its protocol follows in the next column.
   """
   names = sorted({m for result in results for m in result['methods']})
   best = [_best_accuracy(result['methods']) for result in results]
+  references = [literature.reference_for(r) if 'search' in r else None
+                for r in results]
   rows = []
   for name in names:
     row = [name]
-    for result, column_best in zip(results, best):
+    for result, column_best, reference in zip(results, best, references):
       method = result['methods'].get(name)
       if method is None:
         row.append(_DASH)
-        continue
-      row.append(_accuracy_cell(method, column_best, name))
+      elif 'search' in result and method.get('avg_acc'):
+        # The literature protocols: mean ± sample std (ddof=1).
+        summary = evidence.accuracy_interval(method, result['seeds'])
+        row.append(_accuracy_cell(method, column_best, name).replace(
+            _mean_std(method['avg_acc']), _DASH if summary is None else
+            f'{_one_decimal(100 * summary["mean"])} ± '
+            f'{_one_decimal(100 * summary["std"])}'))
+      else:
+        row.append(_accuracy_cell(method, column_best, name))
+      if reference is not None:
+        numbers = reference.numbers.get(result_name(result), {}).get(name)
+        row.append(_DASH if numbers is None
+                   else f'{numbers[0]:.2f} ± {numbers[1]:.2f}')
     rows.append(row)
-  return markdown_table(['Method', *(_label(r) for r in results)], rows)
+  header = ['Method']
+  for result, reference in zip(results, references):
+    header.append(_label(result))
+    if reference is not None:
+      header.append(f'{_label(result)}: {reference.name}')
+  return markdown_table(header, rows)
 
 
 CLASSP = evidence.CLASSP
@@ -444,7 +464,9 @@ def results_markdown(results: Sequence[dict[str, Any]]) -> str:
       'ACC: mean accuracy over all tasks after training on the last one. '
       'BWT: backward transfer (negative means forgetting). Forgetting: mean '
       'drop from each task\'s best accuracy to its final one. All are mean '
-      '± population std (ddof=0) over the seeds, in % (points). State: '
+      '± population std (ddof=0) over the seeds, in % (points), except ACC '
+      'in the literature protocols (results with a search: mean ± sample '
+      'std, ddof=1, with the 95% Student-t interval of the mean). State: '
       'optimizer and regularizer state at the end of the stream, after the '
       'last task\'s consolidation (what a learner carries into a next task; '
       'EWC thus holds one Fisher and anchor per task), parameters excluded, '
