@@ -19,6 +19,7 @@ from typing import Any
 
 from experiments import methods as methods_lib
 from experiments import metrics
+from experiments import streams
 from experiments.configs import literature
 
 CLASSP = 'classp'
@@ -31,7 +32,8 @@ EDGE_FRACTION = 0.05
 _LIMITS = {'decay': 1.0}
 
 
-def _label(result: Mapping[str, Any]) -> str:
+def label(result: Mapping[str, Any]) -> str:
+  """Display name of a result: ``'<stream>'`` or ``'<stream>/<scenario>'``."""
   scenario = result.get('scenario')
   return f"{result['stream']}/{scenario}" if scenario else result['stream']
 
@@ -100,17 +102,20 @@ def compare(result: Mapping[str, Any], name: str,
                                    [theirs[s] for s in seeds])
 
 
-def _p(p_value: float) -> str:
+def p_text(p_value: float) -> str:
+  """A p-value with three decimals, or ``'< 0.001'``."""
   return f'{p_value:.3f}' if p_value >= 0.001 else '< 0.001'
 
 
-def _difference_cells(difference: Mapping[str, Any]) -> list[str]:
+def difference_cells(difference: Mapping[str, Any]) -> list[str]:
+  """Difference, 95% interval (both in pp) and p-value, as table cells."""
   return [_pp(difference['mean']),
           f'[{_pp(difference["low"])}, {_pp(difference["high"])}]',
-          _p(difference['p_value'])]
+          p_text(difference['p_value'])]
 
 
-def _verdict(difference: Mapping[str, Any], name: str) -> str:
+def verdict(difference: Mapping[str, Any], name: str) -> str:
+  """A paired difference at the 5% level, in words."""
   if not difference['significant']:
     return 'no significant difference'
   return f'{name} higher' if difference['mean'] > 0 else f'{name} lower'
@@ -155,7 +160,8 @@ def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
     reference = literature.reference_for(result)
     if reference is None:
       continue
-    published = reference.numbers.get(_stream_key(result), {})
+    published = reference.numbers.get(
+        streams.stream_key(result['stream'], result.get('scenario')), {})
     for name, numbers in published.items():
       block = result['methods'].get(name)
       if block is None:
@@ -163,7 +169,7 @@ def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
       ours = accuracy_interval(block, result['seeds'])
       diverged = len(block.get('diverged', ()))
       rows.append([
-          _label(result), name,
+          label(result), name,
           interval_text(ours) + (f' ({diverged} diverged)' if diverged
                                  else ''),
           f'{numbers[0]:.2f} ± {numbers[1]:.2f} ({reference.name})',
@@ -173,12 +179,6 @@ def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
     return ''
   return _table(['Stream', 'Method', 'Ours: ACC (%) ± sd [95% interval]',
                  'Published', 'Ours − published (pp)', 'Verdict'], rows)
-
-
-def _stream_key(result: Mapping[str, Any]) -> str:
-  """A result's stream key, e.g. ``'split_mnist_task'``."""
-  scenario = result.get('scenario')
-  return f"{result['stream']}_{scenario}" if scenario else result['stream']
 
 
 def best_baseline(result: Mapping[str, Any]) -> str | None:
@@ -207,12 +207,12 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
         continue
       difference = compare(result, name, CLASSP)
       if difference is None:
-        rows.append([_label(result), f'{name} − {CLASSP}', _DASH, _DASH,
+        rows.append([label(result), f'{name} − {CLASSP}', _DASH, _DASH,
                      _DASH, 'not comparable (diverged or missing seeds)'])
         continue
-      rows.append([_label(result), f'{name} − {CLASSP}',
-                   *_difference_cells(difference),
-                   _verdict(difference, name)])
+      rows.append([label(result), f'{name} − {CLASSP}',
+                   *difference_cells(difference),
+                   verdict(difference, name)])
   if not rows:
     return ''
   return _table(['Stream', 'Comparison', 'Difference (pp)',
@@ -229,20 +229,20 @@ def verdict_sentence(result: Mapping[str, Any]) -> str | None:
   blocks = result['methods']
   if CLASSP not in blocks or EWC not in blocks:
     return None
-  label = _label(result)
+  stream = label(result)
   seeds = len(result['seeds'])
   for name in (CLASSP, EWC):
     if not blocks[name].get('avg_acc'):
-      return (f'**{label}**: {name} diverged on every seed, so the '
+      return (f'**{stream}**: {name} diverged on every seed, so the '
               'comparison is not possible.')
   difference = compare(result, CLASSP, EWC)
-  head = (f'**{label}**: CLASSP {_mean_text(blocks[CLASSP])} vs EWC '
+  head = (f'**{stream}**: CLASSP {_mean_text(blocks[CLASSP])} vs EWC '
           f'{_mean_text(blocks[EWC])} over {seeds} seeds')
   if difference is None:
     return f'{head}; too few seeds finished in both to test.'
   interval = (f'{_pp(difference["mean"])} pp, 95% interval '
               f'[{_pp(difference["low"])}, {_pp(difference["high"])}], '
-              f'p = {_p(difference["p_value"])}')
+              f'p = {p_text(difference["p_value"])}')
   if not difference['significant']:
     return f'{head}: no significant difference ({interval}).'
   answer = 'yes' if difference['mean'] > 0 else 'no, EWC is better'

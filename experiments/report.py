@@ -46,12 +46,6 @@ def result_name(result: dict[str, Any]) -> str:
   return streams.stream_key(result['stream'], result.get('scenario'))
 
 
-def _label(result: dict[str, Any]) -> str:
-  """Display name of a result: ``'<stream>'`` or ``'<stream>/<scenario>'``."""
-  scenario = result.get('scenario')
-  return f"{result['stream']}/{scenario}" if scenario else result['stream']
-
-
 def load_results(results_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
   """Loads the result files in ``results_dir``, sorted by stream and scenario.
 
@@ -266,9 +260,9 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
     rows.append(row)
   header = ['Method']
   for result, reference in zip(results, references):
-    header.append(_label(result))
+    header.append(evidence.label(result))
     if reference is not None:
-      header.append(f'{_label(result)}: {reference.name}')
+      header.append(f'{evidence.label(result)}: {reference.name}')
   return markdown_table(header, rows)
 
 
@@ -306,25 +300,12 @@ def comparison_table(results: Sequence[dict[str, Any]],
       if difference is None:
         continue
       label = opponent if opponent == EWC else f'{opponent} (best baseline)'
-      rows.append([
-          _label(result), f'{method} − {label}',
-          _one_decimal(100 * difference['mean']),
-          f'[{_one_decimal(100 * difference["low"])}, '
-          f'{_one_decimal(100 * difference["high"])}]',
-          _p_value(difference['p_value']), _verdict(difference, method)])
+      rows.append([evidence.label(result), f'{method} − {label}',
+                   *evidence.difference_cells(difference),
+                   evidence.verdict(difference, method)])
   return markdown_table(
       ['Stream', 'Comparison', 'Difference (pp)', '95% interval (pp)',
        'p (paired t over seeds)', 'At the 5% level'], rows)
-
-
-def _p_value(p: float) -> str:
-  return f'{p:.3f}' if p >= 0.001 else '< 0.001'
-
-
-def _verdict(difference: dict[str, Any], name: str) -> str:
-  if not difference['significant']:
-    return 'no significant difference'
-  return f'{name} higher' if difference['mean'] > 0 else f'{name} lower'
 
 
 def _final_per_task_table(methods: dict[str, Any]) -> str:
@@ -432,7 +413,7 @@ def edge_notes(methods: dict[str, Any]) -> str:
 def _section(result: dict[str, Any]) -> str:
   """The RESULTS.md section of one stream/scenario."""
   name, methods = result_name(result), result['methods']
-  parts = [f'## {_label(result)}', '### Protocol', _protocol(result)]
+  parts = [f'## {evidence.label(result)}', '### Protocol', _protocol(result)]
   if result.get('notes'):
     parts += ['### Notes', '\n'.join(f'- {n}' for n in result['notes'])]
   parts += ['### Results', result_table(result)]
@@ -566,7 +547,7 @@ def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
     ax.fill_between(steps, mean - std, mean + std, color=colors[name],
                     alpha=0.15, linewidth=0)
   _finish(fig, ax, path, 'Tasks trained', 'Mean accuracy on tasks seen (%)',
-          f'{_label(result)}: accuracy over tasks seen')
+          f'{evidence.label(result)}: accuracy over tasks seen')
 
 
 def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
@@ -579,7 +560,7 @@ def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
     ax.plot(range(1, len(final) + 1), final, marker='o', color=colors[name],
             linestyle='--' if name == JOINT else '-', label=name)
   _finish(fig, ax, path, 'Task', 'Final accuracy (%)',
-          f'{_label(result)}: final accuracy per task')
+          f'{evidence.label(result)}: final accuracy per task')
 
 
 def _format_bytes(num_bytes: float) -> str:
@@ -619,7 +600,7 @@ def _plot_memory(result: dict[str, Any], colors: dict[str, Any],
                label='parameters')
     ax.legend(fontsize='small', loc='lower right')
   ax.set_xlabel('State at the end of the stream (bytes)')
-  ax.set_title(f'{_label(result)}: optimizer + regularizer state')
+  ax.set_title(f'{evidence.label(result)}: optimizer + regularizer state')
   ax.margins(x=0.25)
   _save(fig, path)
 
