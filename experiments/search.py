@@ -24,7 +24,9 @@ import zlib
 from scipy.stats import qmc
 
 from experiments import methods
+from experiments import regularizers
 from experiments import space
+from experiments.configs import hyperparams as hyperparams_config
 from experiments.configs import search_spaces
 
 DRAWS = ('grid', 'quasi_random')
@@ -94,7 +96,9 @@ def named_points(name: str, stream_key: str,
     Label -> configuration: the points of
     :data:`experiments.configs.search_spaces.NAMED_POINTS` for the method's
     optimizer (with a variant's fixed knobs set; for a pairing such as
-    ``'classp+ewc'`` completed with the regularizer's literature default),
+    ``'classp+ewc'`` completed with the regularizer's literature default, or
+    without one its built-in default,
+    :data:`experiments.configs.hyperparams.DEFAULT_HYPERPARAMS`),
     and the method's own default in ``literature`` on ``stream_key``
     (:data:`~experiments.configs.search_spaces.LITERATURE_DEFAULTS`) as
     ``'literature'``.
@@ -108,15 +112,15 @@ def named_points(name: str, stream_key: str,
   points = {}
   if name in defaults:
     points['literature'] = dict(defaults[name])
+  regularizer_keys = regularizers.hyperparams(spec.regularizer)
   regularizer_default = {
-      k: v for k, v in defaults.get(spec.regularizer, {}).items()
-      if k in ('strength', 'decay')}
+      k: v for k, v in (defaults.get(spec.regularizer) or
+                        hyperparams_config.DEFAULT_HYPERPARAMS.get(
+                            spec.regularizer, {})).items()
+      if k in regularizer_keys}
   for label, point in search_spaces.NAMED_POINTS.get(
       spec.optimizer, {}).items():
-    if spec.regularizer != 'none':
-      if not regularizer_default:
-        continue
-      point = {**point, **regularizer_default}
+    point = {**point, **regularizer_default}
     if spec.variant is not None:
       point = {**point, **spec.variant.fixed}
     if point not in points.values():

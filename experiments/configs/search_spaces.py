@@ -128,4 +128,11 @@ LITERATURE_DEFAULTS = {
         'split_mnist_class': _van_de_ven(1e-3, 1e8, (1e9, 0.8), 0.5),
         'permuted_mnist': _van_de_ven(1e-4, 500.0, (1e3, 0.9), 5.0),
     },
+    # The CLASSP paper's vision script: EWC on SGD 0.25 with lambda 5000
+    # (see presets.PAPER_METHODS for how its scale may differ from ours).
+    'ludwig2024': {
+        'mnist_fashion': {
+            'ewc': {'base': 'sgd', 'learning_rate': 0.25, 'strength': 5000.0},
+        },
+    },
 }

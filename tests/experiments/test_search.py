@@ -11,14 +11,22 @@ from experiments.configs import search_spaces
 _WIDE = presets.PRESETS['hsu2018'].search
 
 
+_WIDE_CASES = [
+    pytest.param(preset, key, id=f'{preset.name}-{key}')
+    for preset in presets.PRESETS.values()
+    if preset.search is not None and preset.search.draw == 'quasi_random'
+    for key in preset.setups]
+
+
 @pytest.mark.parametrize('name', presets.WIDE_METHODS)
-@pytest.mark.parametrize('stream_key', list(presets.HSU2018))
+@pytest.mark.parametrize('preset, stream_key', _WIDE_CASES)
 def test_every_method_gets_the_budget_with_its_named_points_first(
-    name, stream_key):
-  candidates = search.configurations(name, _WIDE, stream_key)
-  assert len(candidates) == _WIDE.budget
-  named = search.named_points(name, stream_key, 'hsu2018')
-  assert named  # every method has at least one named point
+    name, preset, stream_key):
+  candidates = search.configurations(name, preset.search, stream_key)
+  assert len(candidates) == preset.search.budget
+  named = search.named_points(name, stream_key, preset.search.literature)
+  if name.startswith('classp'):
+    assert len(named) >= 2  # CLASSP's own points, whatever the literature
   assert [c.label for c in candidates[:len(named)]] == list(named)
   assert [c.hyperparams for c in candidates[:len(named)]] == list(
       named.values())
@@ -26,7 +34,16 @@ def test_every_method_gets_the_budget_with_its_named_points_first(
   wide = methods.wide_space(methods.parse_method(name))
   assert all(space.contains(wide, c.hyperparams) for c in candidates)
   # Deterministic: the same method always draws the same configurations.
-  assert search.configurations(name, _WIDE, stream_key) == candidates
+  assert search.configurations(name, preset.search, stream_key) == candidates
+
+
+def test_the_literature_presets_name_their_literature():
+  assert presets.PRESETS['hsu2018'].search.literature == 'hsu2018'
+  assert presets.PRESETS['vandeven2019'].search.literature == 'vandeven2019'
+  for name, literature in (('hsu2018', 'hsu2018'),
+                           ('vandeven2019', 'vandeven2019')):
+    for key in presets.PRESETS[name].setups:
+      assert search.named_points('ewc', key, literature)  # a default each
 
 
 def test_classp_always_tries_adagrad_and_the_authors_settings():
