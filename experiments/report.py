@@ -410,6 +410,25 @@ def edge_notes(methods: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def _compute_cost(methods: dict[str, Any], num_seeds: int) -> str:
+  """One line: the runs a stream's sweep trained and their wall time.
+
+  Only for blocks that record their tuning runs' wall time (sweeps since
+  it is recorded); empty otherwise.
+  """
+  blocks = [b for b in methods.values() if 'wall_s' in b]
+  tuned = [b for b in blocks if 'tuning_runs' in b]
+  if not tuned or any('wall_s' not in r for b in tuned
+                      for r in b['tuning_runs']):
+    return ''
+  tuning = [r['wall_s'] for b in tuned for r in b['tuning_runs']]
+  seconds = sum(tuning) + sum(b['wall_s']['mean'] * num_seeds
+                              for b in blocks)
+  runs = len(tuning) + num_seeds * len(blocks)
+  return (f'Compute: {runs} runs ({len(tuning)} of them tuning), '
+          f'{seconds / 3600:.1f} h of wall time in all.')
+
+
 def _section(result: dict[str, Any]) -> str:
   """The RESULTS.md section of one stream/scenario."""
   name, methods = result_name(result), result['methods']
@@ -430,6 +449,8 @@ def _section(result: dict[str, Any]) -> str:
   devices = sorted({d for block in blocks for d in block.get('devices', ())})
   if devices:
     parts.append(f'Ran on: {"; ".join(devices)}.')
+  if cost := _compute_cost(methods, len(result['seeds'])):
+    parts.append(cost)
   parts += ['### Final accuracy per task (%)', _final_per_task_table(methods),
             '### Plots']
   parts += [f'![{title}]({PLOTS_DIR}/{name}_{kind}.png)'

@@ -266,7 +266,8 @@ class Tuning(NamedTuple):
     screen_scores: per candidate, its screening validation ACC (None when
       it diverged); None without halving.
     runs: one entry per tuning run: candidate index, stage (``'screen'``
-      or ``'full'``), seed, validation ACC and where it diverged.
+      or ``'full'``), seed, validation ACC, where it diverged and its wall
+      time.
   """
   best: dict[str, Any]
   candidates: list[search_lib.Candidate]
@@ -304,7 +305,8 @@ def tune(cache: RunCache, setup: Setup, method: str,
                     first_tasks=first_tasks)
     score = validation_score(run.record)
     runs.append({'index': index, 'stage': stage, 'seed': seed,
-                 'val_avg_acc': score, 'diverged': run.record.get('diverged')})
+                 'val_avg_acc': score, 'diverged': run.record.get('diverged'),
+                 'wall_s': run.record['wall_s']})
     split = 'val_acc'
     cache.log(f'  tune {setup.key} {method} {stage} [{index + 1}/'
               f'{len(candidates)}] seed {seed} {hyperparams}: val '

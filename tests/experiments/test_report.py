@@ -307,3 +307,16 @@ def test_diverged_seeds_are_reported_as_diverged_not_as_scores():
   rows = report.comparison_table([result]).splitlines()[2:]
   assert len(rows) == 1 and 'classp − mas (best baseline)' in rows[0]
   assert rows[0].split(' | ')[2] == '8.5'  # mean of 0.80-0.70, 0.78-0.71
+
+
+def test_compute_cost_counts_tuning_and_reported_runs():
+  methods = {
+      'sgd': {'wall_s': {'mean': 10.0, 'std': 0.0},
+              'tuning_runs': [{'wall_s': 4.0}, {'wall_s': 6.0}]},
+      'joint': {'wall_s': {'mean': 20.0, 'std': 0.0}},  # fixed, not tuned
+  }
+  # 2 tuning runs (10 s) + 5 seeds x (10 s + 20 s) = 160 s, 12 runs.
+  assert report._compute_cost(methods, 5) == (
+      'Compute: 12 runs (2 of them tuning), 0.0 h of wall time in all.')
+  methods['sgd']['tuning_runs'][0] = {}  # recorded before wall times were
+  assert report._compute_cost(methods, 5) == ''

@@ -256,7 +256,7 @@ def test_tuning_never_chooses_a_diverged_configuration(tmp_path,
   assert any('diverged at task 0, step 3' in line for line in logged)
   assert tuning.block()['tuning_runs'][-1] == {
       'index': 7, 'stage': 'full', 'seed': 0, 'val_avg_acc': None,
-      'diverged': {'task': 0, 'step': 3}}
+      'diverged': {'task': 0, 'step': 3}, 'wall_s': 1.0}
 
 
 def test_halving_screens_every_configuration_then_tunes_the_best(
