@@ -1,4 +1,4 @@
-"""Loads MNIST-like image datasets as normalized NumPy arrays.
+"""Loads MNIST-like image datasets and a tweet corpus as NumPy arrays.
 
 Data come from a local folder of the standard IDX gzip files when one is
 given (``data_dir``, else the ``CLASSP_DATA_DIR`` environment variable), else
@@ -7,15 +7,21 @@ IDX files (checksums checked; this needs internet), they are prepared in the
 ``array_record`` format (:mod:`experiments.tfds_images`, no TensorFlow needed)
 and read back with ``tfds.data_source``; later uses read the prepared data
 offline. Nothing is read on import.
+
+Text data (:func:`load_tweets`) come from a local folder only.
 """
 
+import csv
 import functools
+import gzip
 import hashlib
+import io
 import os
 from pathlib import Path
 import socket
 from typing import NamedTuple
 import urllib.parse
+import zlib
 
 import numpy as np
 
@@ -33,6 +39,23 @@ NORMALIZATION = {
 _IMAGE_SHAPE = (28, 28)
 _NUM_CLASSES = 10
 
+# Text datasets, read from a local folder only (no online source yet).
+TEXT_DATASETS = ('tweet_sentiment',)
+# The tweet corpus' file, in <data_dir>/tweet_sentiment/ or in <data_dir>.
+TWEETS_FILE = 'tweets.csv.gz'
+# Its sentiment classes, by label.
+SENTIMENTS = ('negative', 'neutral', 'positive')
+_TWEETS_HEADER = ['sentiment', 'confidence', 'text']
+# The file is not UTF-8 (byte 0xd1 of its first tweet is invalid there) but
+# Mac OS Roman. Latin-1 would turn its 9,807 bytes in 0x80-0x9f into control
+# characters, and cp1252 cannot decode 3,774 of them (0x81, 0x8d, 0x8f, 0x90,
+# 0x9d). Mac OS Roman decodes every byte into the mojibake known from
+# CrowdFlower's tweet corpora: '‰Û_' ends 1,043 tweets cut short (an
+# ellipsis), '‰ÛÏ' and '‰Ûù' bracket 505 quoted tweets (curly quotes), and
+# 0xd1 is an em dash. No tweet has a non-ASCII letter inside a word, so no
+# encoding recovers accented words.
+TWEETS_ENCODING = 'mac_roman'
+
 
 class DataUnavailableError(errors.UserError, RuntimeError):
   """Raised when a dataset is neither on disk nor downloadable."""
@@ -44,6 +67,15 @@ class Dataset(NamedTuple):
   train_y: np.ndarray
   test_x: np.ndarray
   test_y: np.ndarray
+
+
+class TextDataset(NamedTuple):
+  """Texts and their labels, int32 [N] indices into :data:`SENTIMENTS`.
+
+  The corpus has no train/test split; streams carve one.
+  """
+  text: tuple[str, ...]
+  label: np.ndarray
 
 
 def load_dataset(
@@ -85,17 +117,52 @@ def load_dataset(
   return _read_dataset(name, **_local_files(name, data_dir))
 
 
+def load_tweets(
+    data_dir: str | os.PathLike[str] | None = None,
+) -> TextDataset:
+  """Loads the tweet sentiment corpus (``tweet_sentiment``).
+
+  The corpus is CrowdFlower's ~38k English tweets on airlines, Apple,
+  self-driving cars and other topics, each with the sentiment its annotators
+  gave: a gzip CSV with the header ``sentiment,confidence,text`` in Mac OS
+  Roman (:data:`TWEETS_ENCODING`). The annotators' confidence is not
+  returned. The result is cached in this process; its labels are read-only.
+
+  Args:
+    data_dir: a folder holding ``tweet_sentiment/tweets.csv.gz`` (or that
+      file directly). Defaults to the ``CLASSP_DATA_DIR`` environment
+      variable.
+
+  Returns:
+    The tweets in file order and their labels (:data:`SENTIMENTS`).
+
+  Raises:
+    DataUnavailableError: if no folder is given or the file is not in it.
+    experiments.errors.InputError: (a ValueError) naming the file if it is
+      not gzip, or its header, a row or a label is malformed.
+  """
+  if data_dir is None:
+    data_dir = os.environ.get(DATA_DIR_ENV) or None
+  if data_dir is None:
+    raise DataUnavailableError(
+        "No data folder was given for 'tweet_sentiment', which has no online"
+        ' source. ' + _missing_tweets_message())
+  return _read_tweets(_tweets_file(data_dir))
+
+
 def checksum(
     name: str,
     data_dir: str | os.PathLike[str] | None = None,
 ) -> str:
-  """A short hash of a dataset's arrays as :func:`load_dataset` returns them.
+  """A short hash of a dataset as :func:`load_dataset` returns it.
 
   It identifies the data runs see, wherever they came from (IDX files or
-  tensorflow-datasets); computed once per process and dataset.
+  tensorflow-datasets); computed once per process and dataset. Text datasets
+  (:data:`TEXT_DATASETS`) hash their texts and labels as
+  :func:`load_tweets` returns them.
 
   Args:
-    name: as for :func:`load_dataset`.
+    name: as for :func:`load_dataset`, or one of :data:`TEXT_DATASETS`.
     data_dir: as for :func:`load_dataset`.
 
   Returns:
@@ -106,10 +173,20 @@ def checksum(
   return _checksum(name, None if data_dir is None else str(data_dir))
 
 
-@functools.lru_cache(maxsize=2 * len(NORMALIZATION))
+@functools.lru_cache(maxsize=2 * (len(NORMALIZATION) + len(TEXT_DATASETS)))
 def _checksum(name: str, data_dir: str | None) -> str:
   digest = hashlib.blake2b(digest_size=8)
-  for array in load_dataset(name, data_dir):
+  if name in TEXT_DATASETS:
+    texts, labels = load_tweets(data_dir)
+    digest.update(str(len(texts)).encode())
+    for text in texts:  # Length-prefixed, so that boundaries count.
+      encoded = text.encode('utf-8')
+      digest.update(len(encoded).to_bytes(8, 'little'))
+      digest.update(encoded)
+    arrays = (labels,)
+  else:
+    arrays = load_dataset(name, data_dir)
+  for array in arrays:
     digest.update(str((array.dtype, array.shape)).encode())
     digest.update(np.ascontiguousarray(array).data)
   return digest.hexdigest()
@@ -136,6 +213,25 @@ def _local_files(
         f'{directory} lacks {", ".join(missing)}. '
         + _missing_data_message(name))
   return {key: (directory / f).resolve() for key, f in idx.IDX_FILES.items()}
+
+
+def _missing_tweets_message() -> str:
+  return (
+      f'Put {TWEETS_FILE} (the CrowdFlower tweet sentiment corpus) in'
+      f' <dir>/tweet_sentiment/ and pass --data-dir <dir> or set'
+      f' {DATA_DIR_ENV}=<dir>.')
+
+
+def _tweets_file(data_dir: str | os.PathLike[str]) -> Path:
+  """The tweet file in ``data_dir/tweet_sentiment`` or ``data_dir``."""
+  root = Path(data_dir).expanduser()
+  candidates = (root / 'tweet_sentiment' / TWEETS_FILE, root / TWEETS_FILE)
+  for path in candidates:
+    if path.is_file():
+      return path.resolve()
+  raise DataUnavailableError(
+      f'Neither {candidates[0]} nor {candidates[1]} exists. '
+      + _missing_tweets_message())
 
 
 def _is_online(host: str, port: int, timeout: float = 3.0) -> bool:
@@ -260,3 +356,46 @@ def _normalized(
   train_images, test_images = images('train_x'), images('test_x')
   return Dataset(train_images, labels('train_y', len(train_images)),
                  test_images, labels('test_y', len(test_images)))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_tweets(path: Path) -> TextDataset:
+  """Reads and checks the tweet file at ``path``."""
+  fix = f'Replace it with an intact copy of {TWEETS_FILE}.'
+  try:
+    with gzip.open(path, 'rb') as f:
+      content = f.read()
+  except (OSError, EOFError, zlib.error) as e:
+    raise errors.InputError(
+        f'{path}: not a readable gzip file ({e}). {fix}') from e
+  reader = csv.reader(io.StringIO(content.decode(TWEETS_ENCODING),
+                                  newline=''))
+  texts, labels = [], []
+  try:
+    header = next(reader, None)
+    if header != _TWEETS_HEADER:
+      found = 'no header' if header is None else repr(','.join(header))
+      raise errors.InputError(
+          f'{path}: {found}, expected the header '
+          f'{",".join(_TWEETS_HEADER)!r}. {fix}')
+    for row in reader:
+      if len(row) != len(_TWEETS_HEADER):
+        raise errors.InputError(
+            f'{path}: line {reader.line_num} has {len(row)} fields, expected'
+            f' {len(_TWEETS_HEADER)}. {fix}')
+      sentiment, _, text = row
+      if sentiment not in SENTIMENTS:
+        raise errors.InputError(
+            f'{path}: line {reader.line_num} has the unknown sentiment '
+            f'{sentiment!r}, expected one of {", ".join(SENTIMENTS)}. {fix}')
+      texts.append(text)
+      labels.append(SENTIMENTS.index(sentiment))
+  except csv.Error as e:
+    raise errors.InputError(
+        f'{path}: malformed CSV at line {reader.line_num} ({e}). {fix}'
+    ) from e
+  if not texts:
+    raise errors.InputError(f'{path}: no tweets. {fix}')
+  label = np.array(labels, np.int32)
+  label.setflags(write=False)
+  return TextDataset(tuple(texts), label)

@@ -1,7 +1,8 @@
 """Task streams for continual learning, registered by family.
 
 Every task carries a training split, a validation split carved from the
-task's training data and a test split from the dataset's test data. All
+task's training data and a test split from the dataset's test data (held out
+from its data when it has no test split). All
 randomness (permutations, validation carving, subsampling) derives from one
 ``seed``, so every method trained on a stream sees the same examples.
 
@@ -16,12 +17,14 @@ from experiments.streams import base
 from experiments.streams import mnist_fashion
 from experiments.streams import permuted_mnist
 from experiments.streams import split_mnist
+from experiments.streams import tweet_domains
 
 Split = base.Split
 Stream = base.Stream
 Task = base.Task
 
-_FAMILY_MODULES = (permuted_mnist, split_mnist, mnist_fashion)
+_FAMILY_MODULES = (permuted_mnist, split_mnist, mnist_fashion,
+                   tweet_domains)
 FAMILIES: dict[str, base.StreamFamily] = {
     module.FAMILY.name: module.FAMILY for module in _FAMILY_MODULES}
 

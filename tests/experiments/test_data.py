@@ -1,13 +1,17 @@
 """Tests for experiments.data."""
 
+import gzip
+import re
 import time
 
 import numpy as np
 import pytest
 
 from experiments import data
+from experiments import errors
 from experiments import idx
 from tests.experiments import idx_files
+from tests.experiments import tweet_files
 
 
 @pytest.mark.parametrize('name', idx.DATASETS)
@@ -124,3 +128,110 @@ def test_tfds_prepares_array_record_once_then_reads_offline(
                                 expected.test_x)
   assert downloads == ['mnist']
   data._tfds_dataset.cache_clear()
+
+
+def test_real_tweets(tweets_dir):
+  tweets = data.load_tweets(tweets_dir)
+  assert len(tweets.text) == 38158
+  np.testing.assert_array_equal(np.bincount(tweets.label),
+                                [16186, 15018, 6954])
+  # Byte 0xd1, which is no UTF-8, is Mac OS Roman's em dash.
+  assert tweets.text[0].endswith('#driverless cars_—_.no thank you')
+  assert sum(text.endswith('‰Û_') for text in tweets.text) == 1043
+  # No C1 control characters, as Latin-1 would give.
+  assert not re.search('[\x80-\x9f]', '\n'.join(tweets.text))
+
+
+def test_image_checksums_are_unchanged_by_text_datasets(data_dir):
+  assert data.checksum('mnist', data_dir) == 'ac3802bc45e66822'
+  assert data.checksum('fashion_mnist', data_dir) == 'bc92177dd4366d75'
+
+
+def test_tiny_tweets_texts_labels_and_encoding(tmp_path):
+  tweet_files.write_corpus(tmp_path)
+  tweets = data.load_tweets(tmp_path)
+  # Non-ASCII characters (é, —, ‰Û_), commas, quotes and line breaks.
+  assert tweets.text == tuple(row[2] for row in tweet_files.ROWS)
+  np.testing.assert_array_equal(
+      tweets.label,
+      [data.SENTIMENTS.index(row[0]) for row in tweet_files.ROWS])
+  assert tweets.label.dtype == np.int32
+  assert isinstance(tweets.text, tuple)
+  with pytest.raises(ValueError):
+    tweets.label[0] = 2
+  assert data.load_tweets(tmp_path) is tweets  # cached
+
+
+def test_tweets_file_directly_in_data_dir(tmp_path):
+  tweet_files.write_tweets(tmp_path / data.TWEETS_FILE)
+  assert len(data.load_tweets(tmp_path).text) == len(tweet_files.ROWS)
+
+
+def test_env_var_gives_tweets_dir(tmp_path, monkeypatch):
+  tweet_files.write_corpus(tmp_path)
+  monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+  assert len(data.load_tweets().text) == len(tweet_files.ROWS)
+
+
+@pytest.mark.parametrize('env', [False, True])
+def test_missing_tweets_name_the_file_and_the_fix(tmp_path, monkeypatch, env):
+  if env:
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+  else:
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+  with pytest.raises(data.DataUnavailableError) as error:
+    data.load_tweets()
+  message = str(error.value)
+  assert '\n' not in message
+  for hint in (data.TWEETS_FILE, '--data-dir', data.DATA_DIR_ENV):
+    assert hint in message
+  if env:
+    assert str(tmp_path / 'tweet_sentiment' / data.TWEETS_FILE) in message
+
+
+def _gzip(content: bytes) -> bytes:
+  return gzip.compress(content)
+
+
+_GOOD_ROWS = tweet_files.ROWS[:3]
+
+
+@pytest.mark.parametrize('content, match', [
+    (tweet_files.csv_bytes(), 'not a readable gzip file'),
+    (_gzip(tweet_files.csv_bytes())[:-30], 'not a readable gzip file'),
+    (_gzip(b''), 'no header'),
+    (_gzip(tweet_files.csv_bytes(header=('label', 'text'))),
+     "'label,text', expected the header 'sentiment,confidence,text'"),
+    (_gzip(tweet_files.csv_bytes(rows=())), 'no tweets'),
+    (_gzip(tweet_files.csv_bytes(
+        rows=(*_GOOD_ROWS, ('angry', '1', 'grr')))),
+     "line 5 has the unknown sentiment 'angry'"),
+    (_gzip(tweet_files.csv_bytes(rows=(*_GOOD_ROWS, ('positive', 'yay')))),
+     'line 5 has 2 fields, expected 3'),
+    (_gzip(tweet_files.csv_bytes(rows=(('neutral', '1', 'x' * 200_000),))),
+     'malformed CSV at line 2'),
+])
+def test_bad_tweet_files_raise_one_line_errors(tmp_path, content, match):
+  path = tmp_path / data.TWEETS_FILE
+  path.write_bytes(content)
+  with pytest.raises(errors.InputError, match=re.escape(match)) as error:
+    data.load_tweets(tmp_path)
+  message = str(error.value)
+  assert str(path) in message and '\n' not in message
+  assert 'intact copy' in message
+
+
+def test_tweet_checksum_hashes_texts_and_labels(tmp_path):
+  rows = list(tweet_files.ROWS)
+  relabeled = [('neutral', *rows[0][1:]), *rows[1:]]
+  # The same characters, cut between texts elsewhere.
+  recut = [(*rows[0][:2], rows[0][2] + rows[1][2][:3]),
+           (*rows[1][:2], rows[1][2][3:]), *rows[2:]]
+  for name, corpus in (('a', rows), ('same', rows), ('label', relabeled),
+                       ('cut', recut)):
+    tweet_files.write_corpus(tmp_path / name, rows=corpus)
+  sums = {name: data.checksum('tweet_sentiment', tmp_path / name)
+          for name in ('a', 'same', 'label', 'cut')}
+  assert re.fullmatch('[0-9a-f]{16}', sums['a'])
+  assert sums['a'] == sums['same']
+  assert len({sums['a'], sums['label'], sums['cut']}) == 3
