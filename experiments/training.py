@@ -314,7 +314,8 @@ def _start(stream: streams.Stream, spec: methods.MethodSpec,
   """The learner and its first state: model, optimizer, regularizer."""
   model = models.make_model(protocol.model, stream.num_classes, seed=seed,
                             hidden=protocol.hidden,
-                            input_shape=stream.input_shape)
+                            input_shape=stream.input_shape,
+                            vocab_size=stream.vocab_size)
   graphdef, params = nnx.split(model, nnx.Param)
   optimizer, regularizer = methods.build(spec, hyperparams,
                                          injectable=injectable)

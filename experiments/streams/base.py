@@ -51,11 +51,16 @@ class Task(NamedTuple):
 
 
 class Stream(NamedTuple):
-  """A sequence of tasks sharing one output head of ``num_classes`` logits."""
+  """A sequence of tasks sharing one output head of ``num_classes`` logits.
+
+  ``vocab_size`` is the range of token ids for streams of token inputs
+  (None for images).
+  """
   name: str
   scenario: str | None
   num_classes: int
   tasks: tuple[Task, ...]
+  vocab_size: int | None = None
 
   @property
   def input_shape(self) -> tuple[int, ...]:

@@ -58,3 +58,60 @@ def test_cnn_evaluates_without_dropout():
   assert not np.allclose(train_a, train_b)
   with pytest.raises(ValueError, match='dropout_key'):
     model(x, train=True)
+
+
+def _transformer(**kwargs):
+  return models.make_model('transformer', 3, seed=0, hidden=(16, 16),
+                           input_shape=(6,), vocab_size=50, **kwargs)
+
+
+def test_the_transformer_maps_token_ids_to_logits():
+  model = _transformer()
+  x = jnp.array([[5, 7, 9, 0, 0, 0], [1, 2, 3, 4, 5, 6]], jnp.int32)
+  assert model(x).shape == (2, 3)
+  trained = model(x, train=True, dropout_key=jax.random.key(0))
+  assert trained.shape == (2, 3)
+  assert not np.allclose(trained, model(x))  # dropout in training only
+  np.testing.assert_array_equal(model(x), model(x))
+  # 2 blocks of width 16: embeddings (50 + 6) x 16, each block 4 x 16^2 + 4
+  # x 16 (attention) + 2 x (16 x 32) + 32 + 16 (MLP) + 4 x 16 (norms), a
+  # final norm (32) and a head of 16 x 3 + 3.
+  block = 4 * 16 * 16 + 4 * 16 + 2 * 16 * 32 + 32 + 16 + 4 * 16
+  assert _num_params(model) == 56 * 16 + 2 * block + 32 + 51
+  with pytest.raises(ValueError, match='train=True needs a dropout_key'):
+    model(x, train=True)
+
+
+def test_padding_reaches_nothing():
+  model = _transformer()
+  x = jnp.array([[5, 7, 9, 0, 0, 0]], jnp.int32)
+  before = model(x)
+  # The padding token's embedding and the padded positions' embeddings
+  # changed: the logits stay the same.
+  model.token.embedding[...] = model.token.embedding[...].at[0].set(9.0)
+  model.position.embedding[...] = (
+      model.position.embedding[...].at[3:].set(-9.0))
+  np.testing.assert_allclose(model(x), before, rtol=1e-6, atol=1e-6)
+  # A real token there changes them.
+  assert not np.allclose(model(x.at[0, 3].set(4)), before)
+  # An input of padding only gives finite logits (the head's bias).
+  empty = model(jnp.zeros((1, 6), jnp.int32))
+  assert np.all(np.isfinite(empty))
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'vocab_size': None}, 'needs the stream'),
+])
+def test_the_transformer_needs_a_vocabulary(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    models.make_model('transformer', 3, seed=0, hidden=(16,),
+                      input_shape=(6,), **kwargs)
+
+
+def test_the_transformer_takes_equal_widths_that_fit_its_heads():
+  with pytest.raises(ValueError, match='all equal'):
+    models.make_model('transformer', 3, seed=0, hidden=(16, 32),
+                      input_shape=(6,), vocab_size=50)
+  with pytest.raises(ValueError, match='not a multiple of num_heads'):
+    models.make_model('transformer', 3, seed=0, hidden=(10,),
+                      input_shape=(6,), vocab_size=50)
