@@ -1,10 +1,11 @@
 """What a run's result depends on besides its configuration.
 
 A cached run is reused only when the current code would compute it. Its
-record carries a fingerprint: a hash of the sources that compute runs (the
-library and the experiments' compute modules; not the command line, the sweep
-bookkeeping or the report), the versions of the packages they call, and a
-checksum of each dataset its stream reads. :class:`experiments.sweep.RunCache`
+record carries a fingerprint: a hash of the sources that compute it (the
+library, the experiments' compute modules and its stream family's module;
+not the command line, the sweep bookkeeping, the report or other stream
+families), the versions of the packages they call, and a checksum of each
+dataset its stream reads. :class:`experiments.sweep.RunCache`
 compares it with :func:`current`.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,9 @@ from experiments import streams
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Files (or folders of .py files) that compute a run, relative to ROOT.
-COMPUTE_SOURCES = (
+# Files (or folders of .py files) that compute every run, relative to ROOT;
+# a run also depends on its stream family's module (compute_sources).
+SHARED_SOURCES = (
     'classp_optax',
     'experiments/data.py',
     'experiments/errors.py',
@@ -33,17 +36,29 @@ COMPUTE_SOURCES = (
     'experiments/optimizers.py',
     'experiments/protocol.py',
     'experiments/regularizers.py',
-    'experiments/streams',
+    'experiments/streams/base.py',
+    'experiments/streams/text.py',
     'experiments/tfds_images.py',
     'experiments/training.py',
 )
+
+
+def compute_sources(stream: str) -> tuple[str, ...]:
+  """The sources a run of ``stream`` depends on, relative to :data:`ROOT`.
+
+  :data:`SHARED_SOURCES` and the stream family's own module: adding or
+  changing another family (or the registry listing them) leaves this
+  stream's runs valid.
+  """
+  module = Path(inspect.getsourcefile(streams.family(stream).build))
+  return SHARED_SOURCES + (module.resolve().relative_to(ROOT).as_posix(),)
+
 
 # Packages whose versions a run's numbers may depend on.
 PACKAGES = ('jax', 'jaxlib', 'optax', 'flax', 'chex', 'numpy')
 
 
-def source_hash(root: Path = ROOT,
-                sources: Sequence[str] = COMPUTE_SOURCES) -> str:
+def source_hash(root: Path, sources: Sequence[str]) -> str:
   """A hash of the compute sources' paths and contents.
 
   Args:
@@ -71,10 +86,11 @@ def package_versions(packages: Sequence[str] = PACKAGES) -> dict[str, str]:
 
 
 @functools.cache
-def _code() -> dict[str, Any]:
-  # Read once per process: a sweep's runs all come from the code it started
-  # with.
-  return {'source': source_hash(), 'packages': package_versions()}
+def _code(stream: str) -> dict[str, Any]:
+  # Read once per process and stream: a sweep's runs all come from the code
+  # it started with.
+  return {'source': source_hash(ROOT, compute_sources(stream)),
+          'packages': package_versions()}
 
 
 def current(stream: str,
@@ -88,6 +104,6 @@ def current(stream: str,
   Returns:
     ``{'source': ..., 'packages': {...}, 'data': {dataset: checksum}}``.
   """
-  return {**_code(), 'data': {
+  return {**_code(stream), 'data': {
       name: data.checksum(name, data_dir)
       for name in streams.family(stream).datasets}}

@@ -52,7 +52,7 @@ CLI_CASES = [
     ('scenario-with-all', ['sweep', '--scenario', 'task'],
      '--scenario needs one --stream'),
     ('preset-without-the-stream', ['run', '--stream', 'split_mnist'],
-     '--preset quick runs permuted_mnist only'),
+     '--preset quick runs permuted_mnist, tweet_domains only'),
     ('paper-preset-other-stream', ['run', '--preset', 'paper', '--stream',
                                    'permuted_mnist'],
      '--preset paper runs mnist_fashion only'),
