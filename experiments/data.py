@@ -1,4 +1,4 @@
-"""Loads MNIST-like image datasets and a tweet corpus as NumPy arrays.
+"""Loads MNIST-like image datasets and text datasets as NumPy arrays.
 
 Data come from a local folder of the standard IDX gzip files when one is
 given (``data_dir``, else the ``CLASSP_DATA_DIR`` environment variable), else
@@ -8,7 +8,12 @@ IDX files (checksums checked; this needs internet), they are prepared in the
 and read back with ``tfds.data_source``; later uses read the prepared data
 offline. Nothing is read on import.
 
-Text data (:func:`load_tweets`) come from a local folder only.
+The tweet corpus (:func:`load_tweets`) comes from a local folder only. The
+sentiment datasets of tensorflow-datasets (:func:`load_text_dataset`) come
+from tensorflow-datasets only, online on first use like the images: its
+download manager fetches their standard archive, which is prepared in the
+``array_record`` format (:mod:`experiments.tfds_text`, no TensorFlow
+needed).
 """
 
 import csv
@@ -39,8 +44,12 @@ NORMALIZATION = {
 _IMAGE_SHAPE = (28, 28)
 _NUM_CLASSES = 10
 
-# Text datasets, read from a local folder only (no online source yet).
-TEXT_DATASETS = ('tweet_sentiment',)
+# Text datasets of tensorflow-datasets (online only, see load_text_dataset).
+TFDS_TEXT_DATASETS = ('glue/sst2', 'imdb_reviews')
+# Text datasets: the tweet corpus, read from a local folder only, and those.
+TEXT_DATASETS = ('tweet_sentiment', *TFDS_TEXT_DATASETS)
+# The classes of TFDS_TEXT_DATASETS, by label.
+BINARY_SENTIMENTS = ('negative', 'positive')
 # The tweet corpus' file, in <data_dir>/tweet_sentiment/ or in <data_dir>.
 TWEETS_FILE = 'tweets.csv.gz'
 # Its sentiment classes, by label.
@@ -70,12 +79,20 @@ class Dataset(NamedTuple):
 
 
 class TextDataset(NamedTuple):
-  """Texts and their labels, int32 [N] indices into :data:`SENTIMENTS`.
+  """Texts and their labels, int32 [N] indices into the dataset's classes.
 
-  The corpus has no train/test split; streams carve one.
+  The classes are :data:`SENTIMENTS` for the tweet corpus (which has no
+  train/test split; streams carve one) and :data:`BINARY_SENTIMENTS` for
+  the splits of :class:`TextSplits`.
   """
   text: tuple[str, ...]
   label: np.ndarray
+
+
+class TextSplits(NamedTuple):
+  """The train and test splits of a text dataset of tensorflow-datasets."""
+  train: TextDataset
+  test: TextDataset
 
 
 def load_dataset(
@@ -150,6 +167,40 @@ def load_tweets(
   return _read_tweets(_tweets_file(data_dir))
 
 
+def load_text_dataset(name: str) -> TextSplits:
+  """Loads a sentiment text dataset of tensorflow-datasets.
+
+  ``imdb_reviews``: 50,000 IMDB movie reviews (Maas et al., 2011), 25,000
+  for training and 25,000 for testing, each half negative and half positive.
+  ``glue/sst2``: the 2-way Stanford Sentiment Treebank of GLUE, 67,349
+  training sentences; GLUE hides the labels of its test split, so its 872
+  validation sentences are the test split here.
+
+  There is no local-folder source: on first use tensorflow-datasets' download
+  manager fetches the standard archive (the URL and checksum its own
+  builder registers; this needs internet), which is prepared as an
+  ``array_record`` dataset (:mod:`experiments.tfds_text`) in
+  ``$TFDS_DATA_DIR`` (else ``~/tensorflow_datasets``); later uses read it
+  offline. The result is cached in this process; its labels are read-only.
+
+  Args:
+    name: one of :data:`TFDS_TEXT_DATASETS`.
+
+  Returns:
+    The train and test texts, in their archive's order, and their labels,
+    indices into :data:`BINARY_SENTIMENTS` (0 negative, 1 positive).
+
+  Raises:
+    ValueError: if ``name`` is unknown.
+    DataUnavailableError: if tensorflow-datasets is not installed, or the
+      dataset is not prepared yet and its download server cannot be reached.
+  """
+  if name not in TFDS_TEXT_DATASETS:
+    raise ValueError(f'Unknown text dataset {name!r}; valid names: '
+                     f'{", ".join(TFDS_TEXT_DATASETS)}.')
+  return _tfds_text(name, os.environ.get('TFDS_DATA_DIR') or None)
+
+
 def checksum(
     name: str,
     data_dir: str | os.PathLike[str] | None = None,
@@ -159,11 +210,12 @@ def checksum(
   It identifies the data runs see, wherever they came from (IDX files or
   tensorflow-datasets); computed once per process and dataset. Text datasets
   (:data:`TEXT_DATASETS`) hash their texts and labels as
-  :func:`load_tweets` returns them.
+  :func:`load_tweets` or :func:`load_text_dataset` returns them.
 
   Args:
     name: as for :func:`load_dataset`, or one of :data:`TEXT_DATASETS`.
-    data_dir: as for :func:`load_dataset`.
+    data_dir: as for :func:`load_dataset` (ignored for
+      :data:`TFDS_TEXT_DATASETS`, which have no local source).
 
   Returns:
     16 hexadecimal digits.
@@ -176,13 +228,22 @@ def checksum(
 @functools.lru_cache(maxsize=2 * (len(NORMALIZATION) + len(TEXT_DATASETS)))
 def _checksum(name: str, data_dir: str | None) -> str:
   digest = hashlib.blake2b(digest_size=8)
-  if name in TEXT_DATASETS:
-    texts, labels = load_tweets(data_dir)
+
+  def update(texts):
     digest.update(str(len(texts)).encode())
     for text in texts:  # Length-prefixed, so that boundaries count.
       encoded = text.encode('utf-8')
       digest.update(len(encoded).to_bytes(8, 'little'))
       digest.update(encoded)
+
+  if name in TFDS_TEXT_DATASETS:
+    splits = load_text_dataset(name)
+    for split in splits:
+      update(split.text)
+    arrays = tuple(split.label for split in splits)
+  elif name in TEXT_DATASETS:
+    texts, labels = load_tweets(data_dir)
+    update(texts)
     arrays = (labels,)
   else:
     arrays = load_dataset(name, data_dir)
@@ -269,6 +330,71 @@ def _downloaded_files(name: str) -> dict[str, Path]:
       url_infos=builder.url_infos,
       dataset_name=name)
   return {key: Path(path) for key, path in manager.download(urls).items()}
+
+
+def _missing_text_message(config: str) -> str:
+  return (
+      'Load it once where the server can be reached (it is then prepared in'
+      ' $TFDS_DATA_DIR, else ~/tensorflow_datasets, and read offline later),'
+      f' or copy the prepared folder <TFDS_DATA_DIR>/classp_text/{config}/'
+      ' here from a machine that has it.')
+
+
+def _downloaded_archive(name: str, tfds_data_dir: str | None) -> Path:
+  """Downloads the raw archive of a text dataset with tensorflow-datasets.
+
+  The standard tfds builders read their archives with TensorFlow, so only
+  their download manager is used: it fetches the builder's URL of the
+  archive into ``<tfds_data_dir>/downloads``, checks the registered checksum
+  and reuses an earlier download.
+  """
+  import tensorflow_datasets as tfds  # Slow: imported only when needed.
+
+  from experiments import tfds_text
+
+  if name == 'glue/sst2':
+    # Registers the glue builder, which tfds' lazy imports leave out.
+    import tensorflow_datasets.text.glue  # noqa: F401
+
+  builder = tfds.builder(name, data_dir=tfds_data_dir)
+  archive = tfds_text.ARCHIVES[name]
+  [url] = [u for u in builder.url_infos
+           if urllib.parse.urlsplit(u).path.endswith(f'/{archive}')]
+  parts = urllib.parse.urlsplit(url)
+  port = parts.port or (443 if parts.scheme == 'https' else 80)
+  # Checked first because the download manager retries for minutes.
+  if not _is_online(parts.hostname, port):
+    raise DataUnavailableError(
+        f'{name!r} is not prepared and {parts.hostname} cannot be reached, so'
+        f' tensorflow-datasets cannot download {archive}. '
+        + _missing_text_message(tfds_text.CONFIGS[name]))
+  manager = tfds.download.DownloadManager(
+      download_dir=os.path.join(builder.data_dir_root, 'downloads'),
+      url_infos=builder.url_infos,
+      dataset_name=name)
+  return Path(manager.download(url))
+
+
+@functools.lru_cache(maxsize=2 * len(TFDS_TEXT_DATASETS))
+def _tfds_text(name: str, tfds_data_dir: str | None) -> TextSplits:
+  """``name`` prepared by tensorflow-datasets (downloaded on first use)."""
+  try:
+    from experiments import tfds_text  # Imports tensorflow-datasets.
+  except ModuleNotFoundError as error:
+    raise DataUnavailableError(
+        f'{error.name} is not installed, so tensorflow-datasets cannot'
+        f' provide {name!r}. Install the experiments extra (pip install -e'
+        ' ".[experiments]").') from error
+
+  texts = tfds_text.load_texts(
+      name, lambda: _downloaded_archive(name, tfds_data_dir),
+      data_dir=tfds_data_dir)
+  splits = []
+  for split in tfds_text.SPLITS:
+    text, label = texts[split]
+    label.setflags(write=False)
+    splits.append(TextDataset(text, label))
+  return TextSplits(*splits)
 
 
 @functools.lru_cache(maxsize=2 * len(NORMALIZATION))

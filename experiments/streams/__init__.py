@@ -17,6 +17,7 @@ from experiments.streams import base
 from experiments.streams import mnist_fashion
 from experiments.streams import permuted_mnist
 from experiments.streams import split_mnist
+from experiments.streams import sst2_imdb
 from experiments.streams import tweet_domains
 
 Split = base.Split
@@ -24,7 +25,7 @@ Stream = base.Stream
 Task = base.Task
 
 _FAMILY_MODULES = (permuted_mnist, split_mnist, mnist_fashion,
-                   tweet_domains)
+                   tweet_domains, sst2_imdb)
 FAMILIES: dict[str, base.StreamFamily] = {
     module.FAMILY.name: module.FAMILY for module in _FAMILY_MODULES}
 

@@ -192,7 +192,7 @@ class StreamFamily:
     build: ``(scenario, num_tasks, carving, data_dir) -> Stream``;
       ``num_tasks`` is None for the family's default.
     datasets: the datasets its tasks are carved from (names of
-      :func:`experiments.data.load_dataset`).
+      :func:`experiments.data.checksum`).
     fixed_num_tasks: the number of tasks, when the family has a fixed one
       (a different ``num_tasks`` is refused); None when any number works.
     description: one line, for the command line's help.

@@ -7,6 +7,7 @@ import pytest
 
 from experiments import data
 from experiments import idx
+from tests.experiments import text_archives
 
 _SHARED_DATA = Path(__file__).resolve().parents[2].parent / 'shared' / 'data'
 
@@ -33,3 +34,28 @@ def fixture_tweets_dir() -> Path:
   if not (data_dir / 'tweet_sentiment' / data.TWEETS_FILE).is_file():
     pytest.skip(f'no tweet_sentiment/{data.TWEETS_FILE} in {data_dir}')
   return data_dir
+
+
+@pytest.fixture(name='served_text')
+def fixture_served_text(tmp_path, monkeypatch) -> text_archives.Served:
+  """Tiny IMDB and SST-2 archives in place of tensorflow-datasets' downloads.
+
+  ``$TFDS_DATA_DIR`` is an empty folder under ``tmp_path``; the download
+  step of :func:`experiments.data.load_text_dataset` returns the tiny
+  archives (the paths tensorflow-datasets' download manager would return)
+  and records each call. Nothing is downloaded.
+  """
+  tfds_dir = tmp_path / 'tfds'
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tfds_dir))
+  served = text_archives.Served(
+      text_archives.write_archives(tmp_path / 'raw'), [], tfds_dir)
+
+  def download(name, tfds_data_dir):
+    del tfds_data_dir  # Where the dataset is prepared.
+    served.downloads.append(name)
+    return served.archives[name]
+
+  monkeypatch.setattr(data, '_downloaded_archive', download)
+  yield served
+  data._tfds_text.cache_clear()
+  data._checksum.cache_clear()

@@ -18,7 +18,8 @@ _IMAGE_STREAMS = [
 
 def test_registry_names_each_family_once():
   assert list(streams.STREAMS) == ['permuted_mnist', 'split_mnist',
-                                   'mnist_fashion', 'tweet_domains']
+                                   'mnist_fashion', 'tweet_domains',
+                                   'sst2_imdb']
   for name, family in streams.FAMILIES.items():
     assert family.name == name and family.description
     assert streams.STREAMS[name] == family.scenarios

@@ -53,6 +53,14 @@ def test_words_of_later_tasks_are_not_learned(tokenizer):
   assert text.UNK_ID in tokenizer.encode('zebra').ids
 
 
+def test_encoding_in_chunks_changes_nothing(tokenizer, monkeypatch):
+  texts = _FIT + _LATER
+  whole = text.encode(tokenizer, tuple(texts))
+  monkeypatch.setattr(text, '_ENCODE_CHUNK', 3)  # the last chunk is short
+  np.testing.assert_array_equal(text.encode(tokenizer, tuple(texts)), whole)
+  assert text.encode(tokenizer, []).shape == (0, text.MAX_LEN)
+
+
 def test_special_token_text_is_read_as_text(tokenizer):
   ids = tokenizer.encode('[PAD] [UNK] flight').ids
   assert text.PAD_ID not in ids
