@@ -175,6 +175,18 @@ PAPER_STREAM = dataclasses.replace(
         "author's settings, the paper's EWC), without screening: every "
         'configuration trains both tasks on tuning seeds 0 and 1.',))
 
+# SST-2, then IMDB (online: tensorflow-datasets downloads them on first
+# use), on the text stream's transformer. Not in FULL, so that sweeping
+# every stream never needs internet.
+SST2_IMDB = TEXT.replace(
+    stream='sst2_imdb', train_per_task=10000, val_per_task=1000,
+    test_per_task=5000,
+    notes=('SST-2 sentences, then IMDB reviews (their first 48 tokens), '
+           '10,000 training examples per task, tested on 5,000 of IMDB\'s '
+           'test reviews and on the 872 SST-2 validation sentences (GLUE '
+           'hides its test labels).', _TEXT_NOTE))
+ONLINE = {SST2_IMDB.key: SST2_IMDB}
+
 QUICK = Setup('permuted_mnist', None, num_tasks=5, train_per_task=2000,
               val_per_task=300, test_per_task=1000,
               protocol=dataclasses.replace(_MLP, epochs=1),
@@ -282,6 +294,10 @@ PRESETS = {
                description='the small-budget CPU protocol on any stream',
                search=Search(draw='grid', budget=8, tuning_seeds=(0,)),
                sweep_methods=methods.CORE_METHODS),
+        Preset('online_text', ONLINE, stream=SST2_IMDB.stream,
+               methods=QUICK_METHODS,
+               description='SST-2, then IMDB (downloaded by '
+                           'tensorflow-datasets on first use), no tuning'),
         Preset('paper_text', {TEXT.key: TEXT}, stream=TEXT.stream,
                methods=tuple(PAPER_TEXT_METHODS), fixed=PAPER_TEXT_METHODS,
                description="the CLASSP author's sentiment settings on "

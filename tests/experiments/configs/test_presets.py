@@ -2,16 +2,23 @@
 
 import pytest
 
+from experiments import data
 from experiments import methods
 from experiments import models
 from experiments import streams
 from experiments.configs import presets
 
 
-def test_full_covers_every_stream_and_scenario_once():
-  assert sorted(presets.FULL) == sorted(
+def test_full_and_online_cover_every_stream_and_scenario_once():
+  assert sorted([*presets.FULL, *presets.ONLINE]) == sorted(
       streams.stream_key(name, scenario)
       for name, scenarios in streams.STREAMS.items() for scenario in scenarios)
+  # FULL (what --stream all sweeps) needs no internet.
+  online = set(data.TFDS_TEXT_DATASETS)
+  for setup in presets.FULL.values():
+    assert not online & set(streams.family(setup.stream).datasets)
+  for setup in presets.ONLINE.values():
+    assert online & set(streams.family(setup.stream).datasets)
   for key, setup in presets.FULL.items():
     assert setup.key == key
     assert setup.protocol.model in models.MODELS
