@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from experiments import cli
@@ -56,6 +57,18 @@ def test_run_two_methods_on_two_tasks(data_dir, tmp_path, capsys,
   # ... and says so.
   assert 'seed 1: ACC' in out and '(trained in ' in out
   assert '(cached; trained in ' in capsys.readouterr().out
+
+
+def test_run_on_the_tweet_domains(tweets_dir, tmp_path, capsys):
+  # The text stream's main job, small: the quick preset's text setup.
+  assert cli.main(['run', '--stream', 'tweet_domains', '--methods',
+                   'classp,ewc', '--seeds', '1', '--data-dir',
+                   str(tweets_dir), '--out', str(tmp_path), *TINY]) == 0
+  document = json.loads((tmp_path / 'tweet_domains.json').read_text())
+  assert document['protocol']['model'] == 'transformer'
+  for block in document['methods'].values():
+    assert np.shape(block['acc_matrix']['mean']) == (4, 4)  # 4 domains
+  assert '| classp |' in capsys.readouterr().out
 
 
 def test_sweep_then_report(data_dir, tmp_path):
