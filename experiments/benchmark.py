@@ -28,6 +28,7 @@ from experiments import metrics
 from experiments import models
 from experiments import report
 from experiments import streams
+from experiments import tables
 from experiments import training
 
 OUT = Path(__file__).resolve().parent / 'results' / 'benchmark'
@@ -271,7 +272,7 @@ def markdown(document: Mapping[str, Any]) -> str:
                    f'{r["step_s"] / adagrad:.2f}', f'{r["step_s"] / sgd:.2f}',
                    f'{r["state_per_param"]:.2f}', f'{r["compile_s"]:.2f}',
                    f'{r["bandwidth_gbs"]:.1f}'])
-  parts.append(report.markdown_table(
+  parts.append(tables.markdown_table(
       ['params', 'optimizer', 'step (ms)', 'vs adagrad', 'vs sgd',
        'state bytes / param bytes', 'compile (s)', 'bandwidth (GB/s)'], rows))
   parts += ['', '### Whole training step', '']
@@ -281,7 +282,7 @@ def markdown(document: Mapping[str, Any]) -> str:
     for name, r in results.items():
       rows.append([model, name, f'{r["step_s"] * 1e3:.2f}',
                    f'{r["examples_per_s"]:.0f}', f'{r["step_s"] / sgd:.2f}'])
-  parts.append(report.markdown_table(
+  parts.append(tables.markdown_table(
       ['model', 'method', 'step (ms)', 'examples / s', 'vs sgd'], rows))
   check = document['recompilation']
   parts += ['', f'Recompilation: {check["compilations"]} compilation(s) over '

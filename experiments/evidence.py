@@ -20,6 +20,7 @@ from typing import Any
 from experiments import methods as methods_lib
 from experiments import metrics
 from experiments import streams
+from experiments import tables
 from experiments.configs import literature
 
 CLASSP = 'classp'
@@ -38,14 +39,21 @@ def label(result: Mapping[str, Any]) -> str:
   return f"{result['stream']}/{scenario}" if scenario else result['stream']
 
 
-def _pp(value: float) -> str:
-  """A fraction as percentage points, one decimal, never ``-0.0``."""
-  return f'{round(100 * value, 1) + 0.0:.1f}'
-
-
 def is_classp_family(name: str) -> bool:
   """Whether a method trains with CLASSP (itself, a variant, a pairing)."""
   return methods_lib.parse_method(name).optimizer == CLASSP
+
+
+def _trains_with(name: str, block: Mapping[str, Any]) -> str | None:
+  """The method a block ran (a preset's name such as ``'ewc_author_scale'``
+  ran ``'ewc'``); None when it cannot be told (older blocks of preset
+  names)."""
+  method = block.get('method', name)
+  try:
+    methods_lib.parse_method(method)
+  except ValueError:
+    return None
+  return method
 
 
 def seed_accuracies(method: Mapping[str, Any],
@@ -78,8 +86,9 @@ def interval_text(summary: Mapping[str, float] | None) -> str:
   """``'98.1 ± 0.3 [97.7, 98.5]'`` in %, or a dash."""
   if summary is None:
     return _DASH
-  return (f'{_pp(summary["mean"])} ± {_pp(summary["std"])} '
-          f'[{_pp(summary["low"])}, {_pp(summary["high"])}]')
+  mean, std, low, high = (tables.percent(summary[k])
+                          for k in ('mean', 'std', 'low', 'high'))
+  return f'{mean} ± {std} [{low}, {high}]'
 
 
 def compare(result: Mapping[str, Any], name: str,
@@ -109,9 +118,9 @@ def p_text(p_value: float) -> str:
 
 def difference_cells(difference: Mapping[str, Any]) -> list[str]:
   """Difference, 95% interval (both in pp) and p-value, as table cells."""
-  return [_pp(difference['mean']),
-          f'[{_pp(difference["low"])}, {_pp(difference["high"])}]',
-          p_text(difference['p_value'])]
+  mean, low, high = (tables.percent(difference[k])
+                     for k in ('mean', 'low', 'high'))
+  return [mean, f'[{low}, {high}]', p_text(difference['p_value'])]
 
 
 def verdict(difference: Mapping[str, Any], name: str) -> str:
@@ -121,29 +130,27 @@ def verdict(difference: Mapping[str, Any], name: str) -> str:
   return f'{name} higher' if difference['mean'] > 0 else f'{name} lower'
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-  lines = [header, ['---'] * len(header), *rows]
-  return '\n'.join('| ' + ' | '.join(line) + ' |' for line in lines)
+def calibration(accuracies: Sequence[float], published: tuple[float, float],
+                reference: literature.Reference) -> dict[str, Any]:
+  """Our ACC over seeds against a published mean and spread (in %).
 
+  Welch's t-test (:func:`experiments.metrics.welch_difference`) of our
+  seeds against the published mean, with the published spread converted to
+  a sample std over its runs (:meth:`~experiments.configs.literature.
+  Reference.sample_std`).
 
-def calibration_verdict(ours: Mapping[str, float] | None,
-                        published: tuple[float, float]) -> str:
-  """Where our ACC lands against a published mean and spread (in %).
-
-  ``'within'`` when the published mean lies in our 95% interval widened by
-  twice the published spread on each side; ``'above'`` or ``'below'`` when it
-  lies under or over that band; ``'diverged'`` without an interval.
+  Returns:
+    The test's result (``difference`` in %) and ``verdict``: ``'consistent'``
+    when the difference is not significant at the 5% level, else
+    ``'above'`` or ``'below'``.
   """
-  if ours is None:
-    return 'no interval'
   mean, spread = published
-  low = 100 * ours['low'] - 2 * spread
-  high = 100 * ours['high'] + 2 * spread
-  if mean < low:
-    return 'above'
-  if mean > high:
-    return 'below'
-  return 'within'
+  test = metrics.welch_difference([100 * a for a in accuracies], mean,
+                                  reference.sample_std(spread),
+                                  reference.runs)
+  verdict = ('consistent' if not test['significant']
+             else 'above' if test['difference'] > 0 else 'below')
+  return {**test, 'verdict': verdict}
 
 
 def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
@@ -151,9 +158,9 @@ def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
 
   Returns:
     One row per stream and published method: our ACC (mean ± sample std
-    [95% interval], %), the published mean ± spread, our mean minus theirs
-    and :func:`calibration_verdict`; empty when no result follows a
-    published protocol.
+    [95% interval], %), the published mean ± spread, our mean minus theirs,
+    Welch's p-value and the verdict of :func:`calibration`; empty when no
+    result follows a published protocol.
   """
   rows = []
   for result in results:
@@ -166,27 +173,36 @@ def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
       block = result['methods'].get(name)
       if block is None:
         continue
-      ours = accuracy_interval(block, result['seeds'])
+      accuracies = list(seed_accuracies(block, result['seeds']).values())
       diverged = len(block.get('diverged', ()))
+      ours = accuracy_interval(block, result['seeds'])
+      cells = [_DASH, _DASH, 'too few finished seeds']
+      if ours is not None:
+        test = calibration(accuracies, numbers, reference)
+        cells = [tables.one_decimal(test['difference']),
+                 p_text(test['p_value']), test['verdict']]
       rows.append([
           label(result), name,
           interval_text(ours) + (f' ({diverged} diverged)' if diverged
                                  else ''),
-          f'{numbers[0]:.2f} ± {numbers[1]:.2f} ({reference.name})',
-          _DASH if ours is None else f'{100 * ours["mean"] - numbers[0]:.1f}',
-          calibration_verdict(ours, numbers)])
+          f'{numbers[0]:.2f} ± {numbers[1]:.2f} ({reference.name}, '
+          f'{reference.spread}, {reference.runs} runs)', *cells])
   if not rows:
     return ''
-  return _table(['Stream', 'Method', 'Ours: ACC (%) ± sd [95% interval]',
-                 'Published', 'Ours − published (pp)', 'Verdict'], rows)
+  return tables.markdown_table(
+      ['Stream', 'Method', 'Ours: ACC (%) ± sd [95% interval]', 'Published',
+       'Ours − published (pp)', "p (Welch's t)", 'At the 5% level'], rows)
 
 
 def best_baseline(result: Mapping[str, Any]) -> str | None:
   """The best method by mean ACC that is neither CLASSP-based nor joint."""
   blocks = result['methods']
-  baselines = [name for name, block in blocks.items()
-               if block.get('avg_acc') and name != methods_lib.JOINT
-               and not is_classp_family(name)]
+  baselines = []
+  for name, block in blocks.items():
+    method = _trains_with(name, block)
+    if (block.get('avg_acc') and method is not None
+        and method != methods_lib.JOINT and not is_classp_family(method)):
+      baselines.append(name)
   if not baselines:
     return None
   return max(sorted(baselines), key=lambda n: blocks[n]['avg_acc']['mean'])
@@ -202,8 +218,9 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
   """
   rows = []
   for result in results:
-    for name in sorted(result['methods']):
-      if name == CLASSP or not is_classp_family(name):
+    for name, block in sorted(result['methods'].items()):
+      method = _trains_with(name, block)
+      if name == CLASSP or method is None or not is_classp_family(method):
         continue
       difference = compare(result, name, CLASSP)
       if difference is None:
@@ -215,13 +232,13 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
                    verdict(difference, name)])
   if not rows:
     return ''
-  return _table(['Stream', 'Comparison', 'Difference (pp)',
+  return tables.markdown_table(['Stream', 'Comparison', 'Difference (pp)',
                  '95% interval (pp)', 'p (paired t over seeds)',
                  'At the 5% level'], rows)
 
 
 def _mean_text(block: Mapping[str, Any]) -> str:
-  return f'{_pp(block["avg_acc"]["mean"])}%'
+  return f'{tables.percent(block["avg_acc"]["mean"])}%'
 
 
 def verdict_sentence(result: Mapping[str, Any]) -> str | None:
@@ -230,19 +247,20 @@ def verdict_sentence(result: Mapping[str, Any]) -> str | None:
   if CLASSP not in blocks or EWC not in blocks:
     return None
   stream = label(result)
-  seeds = len(result['seeds'])
   for name in (CLASSP, EWC):
     if not blocks[name].get('avg_acc'):
       return (f'**{stream}**: {name} diverged on every seed, so the '
               'comparison is not possible.')
   difference = compare(result, CLASSP, EWC)
   head = (f'**{stream}**: CLASSP {_mean_text(blocks[CLASSP])} vs EWC '
-          f'{_mean_text(blocks[EWC])} over {seeds} seeds')
+          f'{_mean_text(blocks[EWC])}')
   if difference is None:
     return f'{head}; too few seeds finished in both to test.'
-  interval = (f'{_pp(difference["mean"])} pp, 95% interval '
-              f'[{_pp(difference["low"])}, {_pp(difference["high"])}], '
-              f'p = {p_text(difference["p_value"])}')
+  interval = (f'{tables.percent(difference["mean"])} pp, 95% interval '
+              f'[{tables.percent(difference["low"])}, '
+              f'{tables.percent(difference["high"])}], p = '
+              f'{p_text(difference["p_value"])}, {difference["n"]} seeds '
+              'paired')
   if not difference['significant']:
     return f'{head}: no significant difference ({interval}).'
   answer = 'yes' if difference['mean'] > 0 else 'no, EWC is better'

@@ -24,12 +24,13 @@ from experiments import streams
 ROOT = Path(__file__).resolve().parent.parent
 
 # Files (or folders of .py files) that compute every run, relative to ROOT;
-# a run also depends on its stream family's module (compute_sources).
+# a run also depends on its stream family's modules (compute_sources). What
+# only shapes the data (the IDX and tensorflow-datasets readers) is covered by
+# the data checksums.
 SHARED_SOURCES = (
     'classp_optax',
     'experiments/data.py',
     'experiments/errors.py',
-    'experiments/idx.py',
     'experiments/methods.py',
     'experiments/metrics.py',
     'experiments/models.py',
@@ -37,29 +38,23 @@ SHARED_SOURCES = (
     'experiments/protocol.py',
     'experiments/regularizers.py',
     'experiments/streams/base.py',
-    'experiments/streams/text.py',
-    'experiments/tfds_images.py',
     'experiments/training.py',
 )
 
-
-def compute_sources(stream: str) -> tuple[str, ...]:
-  """The sources a run of ``stream`` depends on, relative to :data:`ROOT`.
-
-  :data:`SHARED_SOURCES` and the stream family's own module: adding or
-  changing another family (or the registry listing them) leaves this
-  stream's runs valid.
-  """
-  module = Path(inspect.getsourcefile(streams.family(stream).build))
-  return SHARED_SOURCES + (module.resolve().relative_to(ROOT).as_posix(),)
-
-
 # Packages whose versions a run's numbers may depend on.
-PACKAGES = ('jax', 'jaxlib', 'optax', 'flax', 'chex', 'numpy')
+PACKAGES = ('jax', 'jaxlib', 'optax', 'flax', 'chex', 'numpy', 'tokenizers')
+
+
+def _files(root: Path, sources: Sequence[str]) -> list[Path]:
+  files = []
+  for source in sources:
+    path = root / source
+    files += sorted(path.rglob('*.py')) if path.is_dir() else [path]
+  return files
 
 
 def source_hash(root: Path, sources: Sequence[str]) -> str:
-  """A hash of the compute sources' paths and contents.
+  """A hash of the sources' paths and contents.
 
   Args:
     root: the project's root.
@@ -69,28 +64,43 @@ def source_hash(root: Path, sources: Sequence[str]) -> str:
     16 hexadecimal digits; any change to a file's content, or a file added
     or removed, changes it.
   """
-  files = []
-  for source in sources:
-    path = root / source
-    files += sorted(path.rglob('*.py')) if path.is_dir() else [path]
   digest = hashlib.blake2b(digest_size=8)
-  for path in files:
+  for path in _files(root, sources):
     digest.update(path.relative_to(root).as_posix().encode() + b'\0')
-    digest.update(path.read_bytes() + b'\0')
+    digest.update(_CONTENTS[path] if path in _CONTENTS
+                  else path.read_bytes())
+    digest.update(b'\0')
   return digest.hexdigest()
+
+
+# The experiments' and the library's sources as this process loaded them
+# (read once, on import), so that a sweep's runs are stamped with the code
+# that computes them even if the files change while it runs.
+_CONTENTS = {path: path.read_bytes() for path in (
+    *(ROOT / 'classp_optax').rglob('*.py'),
+    *(ROOT / 'experiments').rglob('*.py'))}
+
+
+def compute_sources(stream: str) -> tuple[str, ...]:
+  """The sources a run of ``stream`` depends on, relative to :data:`ROOT`.
+
+  :data:`SHARED_SOURCES`, the stream family's module and the modules of
+  :mod:`experiments.streams` it imports (e.g. the tokenizer of text streams):
+  adding or changing another family, or the registry listing them, leaves
+  this stream's runs valid.
+  """
+  module = inspect.getmodule(streams.family(stream).build)
+  own = [module, *(value for value in vars(module).values()
+                   if inspect.ismodule(value)
+                   and value.__name__.startswith('experiments.streams.'))]
+  paths = sorted({Path(inspect.getsourcefile(m)).resolve().relative_to(
+      ROOT).as_posix() for m in own} - set(SHARED_SOURCES))
+  return SHARED_SOURCES + tuple(paths)
 
 
 def package_versions(packages: Sequence[str] = PACKAGES) -> dict[str, str]:
   """The installed version of each package."""
   return {name: importlib.metadata.version(name) for name in packages}
-
-
-@functools.cache
-def _code(stream: str) -> dict[str, Any]:
-  # Read once per process and stream: a sweep's runs all come from the code
-  # it started with.
-  return {'source': source_hash(ROOT, compute_sources(stream)),
-          'packages': package_versions()}
 
 
 def current(stream: str,
@@ -102,8 +112,15 @@ def current(stream: str,
     data_dir: the data folder the run reads.
 
   Returns:
-    ``{'source': ..., 'packages': {...}, 'data': {dataset: checksum}}``.
+    ``{'source': ..., 'packages': {...}, 'data': {dataset: checksum}}``; the
+    source is the code this process loaded.
   """
-  return {**_code(stream), 'data': {
-      name: data.checksum(name, data_dir)
-      for name in streams.family(stream).datasets}}
+  return {'source': source_hash(ROOT, compute_sources(stream)),
+          'packages': _packages(),
+          'data': {name: data.checksum(name, data_dir)
+                   for name in streams.family(stream).datasets}}
+
+
+@functools.cache
+def _packages() -> dict[str, str]:
+  return package_versions()

@@ -189,6 +189,39 @@ def paired_difference(a: Sequence[float], b: Sequence[float],
           'significant': p_value < 1.0 - confidence}
 
 
+def welch_difference(values: Sequence[float], mean: float, std: float,
+                     n: int, confidence: float = 0.95) -> dict[str, Any]:
+  """How ``values`` differ from a published mean: Welch's t-test.
+
+  Args:
+    values: our metric of each seed, at least two.
+    mean: the published mean.
+    std: the published sample standard deviation (ddof=1) over its runs.
+    n: the published number of runs, at least two.
+    confidence: the difference is significant when the two-sided p-value is
+      below ``1 - confidence``.
+
+  Returns:
+    ``{'difference': ours - published, 'p_value', 'significant'}``.
+
+  Raises:
+    ValueError: for fewer than two values or runs, or a bad confidence.
+  """
+  array = _two_or_more(values)
+  _check_confidence(confidence)
+  if n < 2:
+    raise ValueError(f'n must be at least 2 runs, got {n}.')
+  ours_mean, ours_std = float(np.mean(array)), float(np.std(array, ddof=1))
+  if ours_std == 0.0 and std == 0.0:
+    p_value = 1.0 if ours_mean == mean else 0.0
+  else:
+    p_value = float(scipy.stats.ttest_ind_from_stats(
+        ours_mean, ours_std, array.size, mean, std, n,
+        equal_var=False).pvalue)
+  return {'difference': ours_mean - mean, 'p_value': p_value,
+          'significant': p_value < 1.0 - confidence}
+
+
 def _two_or_more(values: Sequence[float]) -> np.ndarray:
   array = np.asarray(values, dtype=np.float64)
   if array.ndim != 1 or array.size < 2:

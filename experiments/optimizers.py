@@ -27,10 +27,14 @@ class Optimizer:
       accepts.
     static_args: hyperparameters that ``optax.inject_hyperparams`` must keep
       static (they change the computation's structure).
+    flags: boolean hyperparameters that can be injected (the computation
+      branches on them with ``jnp.where``), so they switch between tasks
+      even when left at their defaults.
     diagnostics: name -> ``opt_state -> scalar``, recorded after each task.
   """
   factory: Callable[..., optax.GradientTransformation]
   static_args: tuple[str, ...] = ()
+  flags: tuple[str, ...] = ()
   diagnostics: Mapping[str, Callable[[optax.OptState], Any]] = (
       dataclasses.field(default_factory=dict))
 
@@ -43,6 +47,7 @@ class Optimizer:
 OPTIMIZERS: dict[str, Optimizer] = {
     'classp': Optimizer(
         classp_optax.classp, static_args=('power',),
+        flags=('apply_scaling',),
         diagnostics={'capacity_used': classp_optax.capacity_used,
                      'mean_accumulator': classp_optax.mean_accumulator}),
     'sgd': Optimizer(optax.sgd),
@@ -70,8 +75,8 @@ def make_optimizer(
       ``learning_rate``).
     injectable: wrap in ``optax.inject_hyperparams`` (with the entry's static
       arguments) so that :func:`classp_optax.set_hyperparams` can change them
-      between tasks; booleans (given, or the factory's defaults) are passed
-      as arrays so that they are injected too.
+      between tasks; the entry's flags (given, or at their defaults) are
+      passed as arrays so that they are injected too.
 
   Returns:
     The optax transformation.
@@ -91,12 +96,11 @@ def make_optimizer(
                      f'{list(optimizer.hyperparams)}.')
   if not injectable:
     return optimizer.factory(**hyperparams)
-  # Booleans, given or defaults of the factory, become arrays so that they
-  # are injected too (a Python bool would stay static).
-  defaults = {name: parameter.default for name, parameter in
-              inspect.signature(optimizer.factory).parameters.items()
-              if isinstance(parameter.default, bool)}
-  kwargs = {k: jnp.asarray(v) if isinstance(v, bool) else v
-            for k, v in {**defaults, **hyperparams}.items()}
+  # The entry's flags, given or at their defaults, become arrays so that
+  # they are injected too (a Python bool would stay static).
+  parameters = inspect.signature(optimizer.factory).parameters
+  flags = {name: parameters[name].default for name in optimizer.flags}
+  kwargs = {k: jnp.asarray(v) if k in optimizer.flags else v
+            for k, v in {**flags, **hyperparams}.items()}
   return optax.inject_hyperparams(
       optimizer.factory, static_args=optimizer.static_args)(**kwargs)

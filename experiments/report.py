@@ -26,6 +26,7 @@ from experiments import evidence
 from experiments import methods as methods_lib
 from experiments import metrics
 from experiments import streams
+from experiments import tables
 from experiments.configs import literature
 
 JOINT = methods_lib.JOINT  # the upper bound, drawn apart
@@ -70,16 +71,12 @@ def load_results(results_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
       results, key=lambda r: (r['stream'], r.get('scenario') or ''))
 
 
-def _one_decimal(value: float) -> str:
-  """``value`` with one decimal, never ``-0.0``."""
-  return f'{round(value, 1) + 0.0:.1f}'
-
-
 def _mean_std(summary: dict[str, float] | None, scale: float = 100.0) -> str:
   """``'mean ± std'`` of a summary, scaled, one decimal; a dash if None."""
   if summary is None:
     return _DASH
-  return ' ± '.join(_one_decimal(scale * summary[k]) for k in ('mean', 'std'))
+  return ' ± '.join(tables.one_decimal(scale * summary[k])
+                    for k in ('mean', 'std'))
 
 
 def _format_value(value: Any) -> str:
@@ -131,27 +128,34 @@ def _scored(methods: dict[str, Any]) -> list[str]:
   return [m for m in _by_accuracy(methods) if methods[m].get('acc_matrix')]
 
 
-def _accuracy_cell(method: dict[str, Any], best: float | None,
-                   name: str) -> str:
-  """``'mean ± std'`` (bold if best), with diverged seeds counted."""
+def _accuracy_cell(method: dict[str, Any], best: float | None, name: str,
+                   seeds: Sequence[int] | None = None,
+                   interval: bool = True) -> str:
+  """ACC (bold if best), with diverged seeds counted.
+
+  ``'mean ± std'`` (population std); with the result's ``seeds`` (the
+  literature protocols), mean ± sample std, and its 95% interval unless
+  ``interval`` is false; one finished seed shows its ACC alone.
+  """
   diverged = len(method.get('diverged', ()))
   if not method.get('avg_acc'):
     return f'diverged ({diverged}/{diverged} seeds)'
   cell = _mean_std(method['avg_acc'])
+  if seeds is not None:
+    summary = evidence.accuracy_interval(method, seeds)
+    if summary is None:
+      cell = f'{tables.percent(method["avg_acc"]["mean"])} (1 seed)'
+    elif interval:
+      cell = evidence.interval_text(summary)
+    else:
+      cell = (f'{tables.percent(summary["mean"])} ± '
+              f'{tables.percent(summary["std"])}')
   if name != JOINT and method['avg_acc']['mean'] == best:
     cell = f'**{cell}**'
   if diverged:
     total = diverged + len(method['acc_matrix']['per_seed'])
     cell += f' ({diverged}/{total} seeds diverged)'
   return cell
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-  """A Markdown table; ``|`` in cells is escaped."""
-  lines = [header, ['---'] * len(header), *rows]
-  return '\n'.join(
-      '| ' + ' | '.join(cell.replace('|', r'\|') for cell in line) + ' |'
-      for line in lines)
 
 
 def methods_table(methods: dict[str, Any],
@@ -177,12 +181,7 @@ def methods_table(methods: dict[str, Any],
   rows = []
   for name in _by_accuracy(methods):
     method = methods[name]
-    accuracy = _accuracy_cell(method, best, name)
-    if seeds is not None and method.get('avg_acc'):
-      accuracy = accuracy.replace(
-          _mean_std(method['avg_acc']),
-          evidence.interval_text(evidence.accuracy_interval(method, seeds)))
-    row = [name, accuracy]
+    row = [name, _accuracy_cell(method, best, name, seeds)]
     if published is not None:
       numbers = published.get(name)
       row.append(_DASH if numbers is None
@@ -196,7 +195,7 @@ def methods_table(methods: dict[str, Any],
     ])
   accuracy_header = ('ACC (%) ± sd [95% interval]' if seeds is not None
                      else 'ACC (%)')
-  return markdown_table(
+  return tables.markdown_table(
       ['Method', accuracy_header,
        *([f'{reference} ACC (%)'] if published is not None else []),
        'BWT (pp)', 'Forgetting (pp)', 'State (MiB)', 'State / params',
@@ -244,15 +243,11 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
       method = result['methods'].get(name)
       if method is None:
         row.append(_DASH)
-      elif 'search' in result and method.get('avg_acc'):
-        # The literature protocols: mean ± sample std (ddof=1).
-        summary = evidence.accuracy_interval(method, result['seeds'])
-        row.append(_accuracy_cell(method, column_best, name).replace(
-            _mean_std(method['avg_acc']), _DASH if summary is None else
-            f'{_one_decimal(100 * summary["mean"])} ± '
-            f'{_one_decimal(100 * summary["std"])}'))
       else:
-        row.append(_accuracy_cell(method, column_best, name))
+        # The literature protocols: mean ± sample std (ddof=1).
+        row.append(_accuracy_cell(
+            method, column_best, name,
+            result['seeds'] if 'search' in result else None, interval=False))
       if reference is not None:
         numbers = reference.numbers.get(result_name(result), {}).get(name)
         row.append(_DASH if numbers is None
@@ -263,7 +258,7 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
     header.append(evidence.label(result))
     if reference is not None:
       header.append(f'{evidence.label(result)}: {reference.name}')
-  return markdown_table(header, rows)
+  return tables.markdown_table(header, rows)
 
 
 CLASSP = evidence.CLASSP
@@ -303,7 +298,7 @@ def comparison_table(results: Sequence[dict[str, Any]],
       rows.append([evidence.label(result), f'{method} − {label}',
                    *evidence.difference_cells(difference),
                    evidence.verdict(difference, method)])
-  return markdown_table(
+  return tables.markdown_table(
       ['Stream', 'Comparison', 'Difference (pp)', '95% interval (pp)',
        'p (paired t over seeds)', 'At the 5% level'], rows)
 
@@ -313,11 +308,11 @@ def _final_per_task_table(methods: dict[str, Any]) -> str:
   rows = []
   for name in _scored(methods):
     final = np.asarray(methods[name]['acc_matrix']['mean'])[-1]
-    rows.append([name, *(_one_decimal(100 * acc) for acc in final)])
+    rows.append([name, *(tables.one_decimal(100 * acc) for acc in final)])
   if not rows:
     return 'Every method diverged.'
   header = [f'Task {t}' for t in range(1, len(rows[0]))]
-  return markdown_table(['Method', *header], rows)
+  return tables.markdown_table(['Method', *header], rows)
 
 
 def _protocol(result: dict[str, Any]) -> str:
@@ -665,9 +660,10 @@ COMPARISON_NOTE = (
 CALIBRATION_NOTE = (
     'Each baseline against the published table whose protocol it follows. '
     'Ours: mean ± sample std over the reported seeds and the 95% Student-t '
-    'interval of the mean. Verdict: "within" when the published mean lies in '
-    'our interval widened by twice the published spread on each side, '
-    '"above" or "below" when ours lies above or below that band.')
+    'interval of the mean. The difference is tested with Welch\'s t-test '
+    'against the published mean, its spread converted to a sample std over '
+    'its runs: "consistent" when not significant at the 5% level, else '
+    '"above" or "below".')
 
 ABLATION_NOTE = (
     'Each CLASSP variant and pairing minus full CLASSP (ACC, percentage '

@@ -95,7 +95,8 @@ def named_points(name: str, stream_key: str,
   Returns:
     Label -> configuration: the points of
     :data:`experiments.configs.search_spaces.NAMED_POINTS` for the method's
-    optimizer (with a variant's fixed knobs set; for a pairing such as
+    optimizer (for a variant, those its fixed knobs leave as they are, e.g.
+    the AdaGrad-equivalent for ``classp_adagrad``; for a pairing such as
     ``'classp+ewc'`` completed with the regularizer's literature default, or
     without one its built-in default,
     :data:`experiments.configs.hyperparams.DEFAULT_HYPERPARAMS`),
@@ -122,7 +123,9 @@ def named_points(name: str, stream_key: str,
       spec.optimizer, {}).items():
     point = {**point, **regularizer_default}
     if spec.variant is not None:
-      point = {**point, **spec.variant.fixed}
+      fixed = {**point, **spec.variant.fixed}
+      if fixed != point:
+        continue  # the variant changes it: no longer the named point
     if point not in points.values():
       points[label] = point
   wide = methods.wide_space(spec)

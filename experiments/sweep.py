@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from experiments import errors
 from experiments import fingerprint
 from experiments import methods
 from experiments import metrics
@@ -116,6 +117,27 @@ class CachedRun(NamedTuple):
             f'{self.record.get("device", "an unrecorded device")}')
 
 
+def _verification_group(config: Mapping[str, Any],
+                        stored_fingerprint: Any) -> str:
+  """Stale runs one bit-for-bit retraining may vouch for.
+
+  The same protocol, method, screening, stored fingerprint and code path:
+  base optimizer, CLASSP's power (1, 2 or another: separate branches of the
+  library), whether a threshold masks, whether scaling is off and whether a
+  per-task schedule is set.
+  """
+  hyperparams = config['hyperparams']
+  power = hyperparams.get('power')
+  threshold = hyperparams.get('threshold')
+  return json.dumps([
+      config['setup'], config['method'], config.get('first_tasks'),
+      stored_fingerprint, hyperparams.get('base'),
+      power if power in (None, 1.0, 2.0) else 'other',
+      None if threshold is None else threshold > 0,
+      hyperparams.get('apply_scaling'),
+      config['task_hyperparams'] is not None], sort_keys=True)
+
+
 class RunCache:
   """Trains runs, or reuses their files when the current code computes them.
 
@@ -126,12 +148,14 @@ class RunCache:
 
   A file is reused as is when its configuration is the one asked for and its
   fingerprint is the current one. One with the same configuration and
-  another fingerprint is *stale*: the first stale run of each method and
-  protocol is retrained and compared bit for bit (:data:`REPRODUCED`). If it
-  reproduces, that group's stale runs are reused with the current
-  fingerprint and ``verified_by`` naming the retrained run; if not, the
-  difference is logged and kept in :attr:`mismatches`, and every stale run of
-  the group is retrained.
+  another fingerprint is *stale*: the first stale run of each group (the
+  same method, protocol, stored fingerprint and code path, see
+  :func:`_verification_group`) is retrained and compared bit for bit
+  (:data:`REPRODUCED`). If it reproduces and finished, that group's stale
+  runs are reused with the current fingerprint and ``verified_by`` naming the
+  retrained run (a diverged one vouches for nothing: the next is checked);
+  if not, the difference is logged and kept in :attr:`mismatches`, and every
+  stale run of the group is retrained.
 
   Args:
     out: the results folder.
@@ -183,18 +207,21 @@ class RunCache:
       return self._train(path, config, code)
     if stored.get('fingerprint') == code:
       return CachedRun(stored, reused=True)
-    group = json.dumps([config['setup'], method, first_tasks],
-                       sort_keys=True)
+    group = _verification_group(config, stored.get('fingerprint'))
     if group not in self._verified:
       fresh = self._train(path, config, code)
       differences = _differences(fresh.record, stored)
       if differences:
         message = (f'{path}: stored under other code, it no longer '
                    f'reproduces ({", ".join(differences)}); every stale run '
-                   f'of {method} on {setup.key} is retrained')
+                   f'of {method} on {setup.key} like it is retrained')
         self.mismatches.append(message)
         self.log(f'  MISMATCH {message}')
-      self._verified[group] = None if differences else str(path)
+        self._verified[group] = None
+      elif not fresh.record.get('diverged'):
+        # A diverged run repeats only part of the computation: it vouches
+        # for nothing, and the next stale run of the group is checked.
+        self._verified[group] = str(path)
       return fresh
     if self._verified[group] is None:
       return self._train(path, config, code)
@@ -307,10 +334,9 @@ def tune(cache: RunCache, setup: Setup, method: str,
     runs.append({'index': index, 'stage': stage, 'seed': seed,
                  'val_avg_acc': score, 'diverged': run.record.get('diverged'),
                  'wall_s': run.record['wall_s']})
-    split = 'val_acc'
     cache.log(f'  tune {setup.key} {method} {stage} [{index + 1}/'
               f'{len(candidates)}] seed {seed} {hyperparams}: val '
-              f'{_outcome(run.record, split)} ({run.provenance()})')
+              f'{_outcome(run.record, "val_acc")} ({run.provenance()})')
     return score
 
   finalists = range(len(candidates))
@@ -348,14 +374,14 @@ def method_summary(
               for r in runs if r.get('diverged')]
   summary = {
       **_accuracy_summary([r['test_acc'] for r in finished]),
-      'finished_seeds': [r['config']['seed'] for r in finished
-                         if 'config' in r],
+      'finished_seeds': [r['config']['seed'] for r in finished],
       'diverged': diverged,
       # The state a finished run carries (a diverged run stopped early).
       'state_bytes': finished[0]['state_bytes'] if finished else None,
       'param_bytes': runs[0]['param_bytes'],
       'wall_s': metrics.summarize([r['wall_s'] for r in runs]),
       'hyperparams': dict(hyperparams),
+      'method': runs[0]['config']['method'],
       'devices': sorted({r['device'] for r in runs if 'device' in r}),
   }
   if runs[0]['diagnostics']:
@@ -464,9 +490,10 @@ def sweep_stream(
   """Tunes and evaluates methods on a stream; writes its result file.
 
   Methods of the existing result file not named now are swept again too
-  when it has the same protocol, search and seeds: from their cached runs,
-  each checked as :class:`RunCache` checks any run, so a merged file never
-  keeps a block the current code would not compute.
+  (from their cached runs, each checked as :class:`RunCache` checks any
+  run), so a finished sweep never keeps a block the current code would not
+  compute; until then the file keeps its blocks. A file of another protocol,
+  search or seeds is never overwritten.
 
   Args:
     cache: where runs are stored.
@@ -481,17 +508,32 @@ def sweep_stream(
 
   Returns:
     The result document written to ``<out>/<stream key>.json``.
+
+  Raises:
+    experiments.errors.ProtocolError: if a reported seed is a tuning seed,
+      or ``<out>/<stream key>.json`` holds another protocol's results.
   """
   fixed = dict(fixed or {})
+  overlap = sorted(set(seeds) & set(search.tuning_seeds))
+  if overlap:
+    raise errors.ProtocolError(
+        f'seeds {overlap} are tuning seeds too; report on other seeds '
+        f'(tuning seeds: {list(search.tuning_seeds)})')
   path = cache.out / f'{setup.key}.json'
   names = list(method_names)
+  blocks = {}
   if path.exists():
     existing = json.loads(path.read_text())
     fresh = result_document(setup, seeds, search, {})
-    if all(existing.get(k) == fresh.get(k)
-           for k in ('protocol', 'seeds', 'tuning_seed', 'search')):
-      names += [name for name in existing['methods'] if name not in names]
-  blocks = {}
+    differ = [k for k in ('protocol', 'seeds', 'tuning_seed', 'search')
+              if existing.get(k) != fresh.get(k)]
+    if differ:
+      raise errors.ProtocolError(
+          f'{path} holds results of another {", ".join(differ)}; pass '
+          'another --out, or move that file away to replace it')
+    # Kept until swept again below, so a stopped sweep loses no block.
+    blocks = dict(existing['methods'])
+    names += [name for name in blocks if name not in names]
   for method in names:
     if method in fixed:
       cache.log(f'{method}: {dict(fixed[method].hyperparams)}')

@@ -17,15 +17,26 @@ class Reference:
   Attributes:
     name: how tables cite it.
     source: where the numbers were read.
-    spread: what the ``±`` of its numbers is.
+    spread: what the ``±`` of its numbers is: ``'population std'`` (ddof=0)
+      or ``'sem'`` (standard error of the mean).
+    runs: runs behind each number.
     protocol: settings of a result's protocol this table applies to.
     numbers: stream key -> method -> (mean, spread) ACC in %.
   """
   name: str
   source: str
   spread: str
+  runs: int
   protocol: Mapping[str, Any]
   numbers: Mapping[str, Mapping[str, tuple[float, float]]]
+
+  def sample_std(self, spread: float) -> float:
+    """A published spread as the sample standard deviation over its runs."""
+    if self.spread == 'population std':
+      return spread * (self.runs / (self.runs - 1)) ** 0.5
+    if self.spread == 'sem':
+      return spread * self.runs ** 0.5
+    raise ValueError(f'Unknown spread {self.spread!r}.')
 
   def applies_to(self, protocol: Mapping[str, Any]) -> bool:
     """Whether a result file's protocol is this table's."""
@@ -47,9 +58,10 @@ HSU2018 = Reference(
             'scenarios: a categorization and case for strong baselines", '
             'arXiv 1810.12488, Table 2 (read from fig/results_split_mnist.png '
             'of GT-RIPL/Continual-Learning-Benchmark)'),
-    spread='population std over 10 runs',
+    spread='population std', runs=10,
     protocol={'stream': 'split_mnist', 'hidden': [400, 400], 'epochs': 4,
-              'batch_size': 128, 'train_per_task': None},
+              'batch_size': 128, 'train_per_task': None,
+              'steps_per_task': None},
     numbers=_columns({
         'adam': ((93.46, 2.01), (55.16, 1.38), (19.71, 0.08)),
         'sgd': ((97.98, 0.09), (63.20, 0.35), (19.46, 0.04)),

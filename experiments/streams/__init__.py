@@ -56,7 +56,7 @@ def make_stream(
     train_per_task: int | None = None,
     test_per_task: int | None = None,
     val_per_task: int | None = None,
-    val_fraction: float = 0.1,
+    val_fraction: float = base.DEFAULT_VAL_FRACTION,
     seed: int = 0,
 ) -> Stream:
   """Builds a continual-learning stream of tasks.

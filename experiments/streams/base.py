@@ -17,6 +17,9 @@ import numpy as np
 # other per-task randomness from other second entries.
 _CARVING_KEY = 1
 
+# The share of each task's training data held out for validation.
+DEFAULT_VAL_FRACTION = 0.1
+
 
 class Split(NamedTuple):
   """Examples of a stream: inputs, labels and each example's task.
@@ -101,7 +104,7 @@ class Carving:
     test_per_task: at most this many test examples per task.
   """
   seed: int = 0
-  val_fraction: float = 0.1
+  val_fraction: float = DEFAULT_VAL_FRACTION
   train_per_task: int | None = None
   val_per_task: int | None = None
   test_per_task: int | None = None

@@ -23,7 +23,6 @@ longer, keep only their first ``text.MAX_LEN`` tokens.
 
 import os
 import re
-from typing import NamedTuple
 
 import numpy as np
 import tokenizers
@@ -39,14 +38,6 @@ NUM_CLASSES = len(data.BINARY_SENTIMENTS)
 
 # HTML line breaks, as IMDB's reviews write them.
 _LINE_BREAK = re.compile(r'<br\s*/?>', re.IGNORECASE)
-
-
-class _TokenIds(NamedTuple):
-  """A dataset's token ids and labels (rows of no split stay padding)."""
-  train_x: np.ndarray
-  train_y: np.ndarray
-  test_x: np.ndarray
-  test_y: np.ndarray
 
 
 def clean(texts: tuple[str, ...]) -> list[str]:
@@ -85,7 +76,7 @@ def build(scenario: None, num_tasks: int | None, carving: base.Carving,
   tasks = []
   for t, (name, dataset) in enumerate(zip(TASKS, splits)):
     train, val, test = indices[t]
-    examples = _TokenIds(
+    examples = text.TokenIds(
         _token_ids(tokenizer, dataset.train.text,
                    np.concatenate([train, val])),
         dataset.train.label,

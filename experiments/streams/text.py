@@ -19,6 +19,7 @@ can give another vocabulary on another run (huggingface/tokenizers issue
 """
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tokenizers
@@ -47,6 +48,18 @@ _URL = r'https?://\S*'
 # Texts encoded at a time: a long text's encoding holds all of its tokens
 # until cut, so encoding 25,000 IMDB reviews at once takes gigabytes.
 _ENCODE_CHUNK = 1024
+
+
+
+class TokenIds(NamedTuple):
+  """Token ids and labels as a family's carving pools (an ``Examples``).
+
+  A text dataset without a test split passes the same arrays as both pools.
+  """
+  train_x: np.ndarray
+  train_y: np.ndarray
+  test_x: np.ndarray
+  test_y: np.ndarray
 
 
 def fit_tokenizer(

@@ -41,7 +41,6 @@ have one (mostly mojibake), 5.0% of the other domain's.
 from collections.abc import Sequence
 import os
 import re
-from typing import NamedTuple
 
 import numpy as np
 
@@ -84,14 +83,6 @@ NUM_CLASSES = len(data.SENTIMENTS)
 # carving 1); its first entry is fixed, not the stream's seed.
 _TEST_KEY = 2
 _TEST_SEED = 0
-
-
-class _TokenIds(NamedTuple):
-  """Every tweet's token ids and labels, as both pools of the carving."""
-  train_x: np.ndarray
-  train_y: np.ndarray
-  test_x: np.ndarray
-  test_y: np.ndarray
 
 
 def assign_domains(texts: Sequence[str]) -> np.ndarray:
@@ -143,7 +134,7 @@ def build(scenario: None, num_tasks: int | None, carving: base.Carving,
   ids = np.full((len(tweets.text), text.MAX_LEN), text.PAD_ID, np.int32)
   used = np.unique(np.concatenate([i for split in indices for i in split]))
   ids[used] = text.encode(tokenizer, [tweets.text[i] for i in used])
-  examples = _TokenIds(ids, tweets.label, ids, tweets.label)
+  examples = text.TokenIds(ids, tweets.label, ids, tweets.label)
   tasks = tuple(
       base.make_task(t, f'{FAMILY.name}/{name}', examples, indices[t])
       for t, name in enumerate(DOMAINS))

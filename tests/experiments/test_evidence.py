@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from experiments import evidence
 from experiments.configs import literature
@@ -48,8 +49,9 @@ def test_verdict_sentence_answers_with_the_interval():
   # half-width 4.3027 * 1.0 / sqrt(3) = 2.48 pp.
   sentence = evidence.verdict_sentence(result)
   assert sentence.startswith('**split_mnist/task**: CLASSP 96.0% vs EWC '
-                             '91.0% over 3 seeds: yes (5.0 pp, 95% interval '
-                             '[2.5, 7.5], p = 0.')
+                             '91.0%: yes (5.0 pp, 95% interval [2.5, 7.5], '
+                             'p = 0.')
+  assert sentence.endswith(', 3 seeds paired).')
   result['methods']['ewc'] = _block([0.97, 0.95, 0.96])
   assert 'no significant difference' in evidence.verdict_sentence(result)
   result['methods']['ewc'] = _block([], diverged=(1, 2, 3))
@@ -57,13 +59,22 @@ def test_verdict_sentence_answers_with_the_interval():
   assert evidence.verdict_sentence(_result(classp=_block([0.9]))) is None
 
 
-def test_calibration_verdict_band():
-  ours = {'mean': 0.98, 'low': 0.975, 'high': 0.985}
-  assert evidence.calibration_verdict(ours, (97.98, 0.09)) == 'within'
-  # 97.5 - 2 * 0.5 = 96.5 > 95.0: the published mean lies below the band.
-  assert evidence.calibration_verdict(ours, (95.0, 0.5)) == 'above'
-  assert evidence.calibration_verdict(ours, (99.6, 0.03)) == 'below'
-  assert evidence.calibration_verdict(None, (99.6, 0.03)) == 'no interval'
+def test_calibration_is_welchs_test_against_the_published_runs():
+  # Ours 97, 98, 99 (mean 98, sd 1, n 3) against 95 ± 0.9 (population std
+  # of 10 runs: sample std 0.9 * sqrt(10 / 9) = 0.9487). Welch: t = 3 /
+  # sqrt(1 / 3 + 0.09) = 4.611 on df = 0.1792 / 0.05646 = 3.174.
+  result = evidence.calibration([0.97, 0.98, 0.99], (95.0, 0.9),
+                                literature.HSU2018)
+  assert result['difference'] == pytest.approx(3.0)
+  t, df = 3 / np.sqrt(1 / 3 + 0.09), (1 / 3 + 0.09) ** 2 / (
+      (1 / 3) ** 2 / 2 + 0.09 ** 2 / 9)
+  assert result['p_value'] == pytest.approx(2 * scipy.stats.t.sf(t, df))
+  assert result['verdict'] == 'above'
+  assert evidence.calibration([0.97, 0.98, 0.99], (98.2, 0.9),
+                              literature.HSU2018)['verdict'] == 'consistent'
+  assert evidence.calibration([0.97, 0.98, 0.99], (102.0, 0.05),
+                              literature.HSU2018)['verdict'] == 'below'
+  assert literature.HSU2018.sample_std(0.9) == pytest.approx(0.9487, 1e-4)
 
 
 def test_calibration_table_uses_the_reference_of_the_protocol():
@@ -73,8 +84,8 @@ def test_calibration_table_uses_the_reference_of_the_protocol():
   rows = evidence.calibration_table([result]).splitlines()[2:]
   assert len(rows) == 1  # classp is not in the published table
   assert '| split_mnist/task | sgd | 98.0 ± 1.0' in rows[0]
-  assert '97.98 ± 0.09 (Hsu et al. 2018)' in rows[0]
-  assert rows[0].endswith('| 0.0 | within |')
+  assert '97.98 ± 0.09 (Hsu et al. 2018, population std, 10 runs)' in rows[0]
+  assert rows[0].endswith('| 0.0 | 0.976 | consistent |')
   result['protocol']['epochs'] = 2  # another protocol: no reference
   assert evidence.calibration_table([result]) == ''
 

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.stats
 
 from experiments import metrics
 
@@ -143,3 +144,16 @@ def test_paired_difference_without_spread():
 def test_statistics_refuse_what_they_cannot_compute(call, match):
   with pytest.raises(ValueError, match=match):
     call()
+
+
+def test_welch_difference_against_a_published_mean():
+  # 1, 2, 3 (mean 2, sd 1) against 0 ± 1 over 4 runs: t = 2 / sqrt(1/3 +
+  # 1/4) = 2.619 on df = (7/12)^2 / ((1/3)^2 / 2 + (1/4)^2 / 3) = 4.667.
+  result = metrics.welch_difference([1.0, 2.0, 3.0], 0.0, 1.0, 4)
+  t = 2 / np.sqrt(1 / 3 + 1 / 4)
+  df = (7 / 12) ** 2 / ((1 / 3) ** 2 / 2 + (1 / 4) ** 2 / 3)
+  assert result['difference'] == 2.0
+  assert result['p_value'] == pytest.approx(2 * scipy.stats.t.sf(t, df))
+  assert result['significant'] == (result['p_value'] < 0.05)
+  with pytest.raises(ValueError, match='at least 2 runs'):
+    metrics.welch_difference([1.0, 2.0], 0.0, 1.0, 1)

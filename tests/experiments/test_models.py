@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import models
+from experiments.streams import text
 
 
 def _num_params(model):
@@ -115,3 +116,7 @@ def test_the_transformer_takes_equal_widths_that_fit_its_heads():
   with pytest.raises(ValueError, match='not a multiple of num_heads'):
     models.make_model('transformer', 3, seed=0, hidden=(10,),
                       input_shape=(6,), vocab_size=50)
+
+
+def test_the_transformer_masks_the_tokenizers_padding_id():
+  assert models.PADDING_ID == text.PAD_ID

@@ -69,6 +69,16 @@ def test_an_injectable_optimizer_injects_its_default_booleans():
   np.testing.assert_allclose(updates, [-0.05, -0.1])  # unscaled
 
 
+@pytest.mark.parametrize('name', ['sgd', 'adam', 'adagrad'])
+def test_injectable_optimizers_keep_their_static_booleans_static(name):
+  # optax.sgd's and optax.adam's nesterov branch in Python: not injected.
+  tx = optimizers.make_optimizer(name, {'learning_rate': 0.1},
+                                 injectable=True)
+  params = jnp.zeros(2)
+  updates, _ = jax.jit(tx.update)(jnp.ones(2), tx.init(params), params)
+  assert np.all(np.isfinite(updates))
+
+
 def test_only_classp_records_diagnostics():
   assert set(optimizers.OPTIMIZERS['classp'].diagnostics) == {
       'capacity_used', 'mean_accumulator'}

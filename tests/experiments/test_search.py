@@ -25,7 +25,7 @@ def test_every_method_gets_the_budget_with_its_named_points_first(
   candidates = search.configurations(name, preset.search, stream_key)
   assert len(candidates) == preset.search.budget
   named = search.named_points(name, stream_key, preset.search.literature)
-  if name.startswith('classp'):
+  if name in ('classp', 'classp+ewc', 'classp+si', 'classp+mas'):
     assert len(named) >= 2  # CLASSP's own points, whatever the literature
   assert [c.label for c in candidates[:len(named)]] == list(named)
   assert [c.hyperparams for c in candidates[:len(named)]] == list(
@@ -70,9 +70,15 @@ def test_each_baseline_tries_the_literature_default_of_its_stream():
   paired = search.named_points('classp+ewc', 'split_mnist_class',
                                'hsu2018')
   assert paired['author']['strength'] == 1200.0
-  # A variant keeps its fixed knobs.
-  assert all(p['apply_scaling'] is False for p in search.named_points(
-      'classp_mask_only', 'split_mnist_task', 'hsu2018').values())
+  # A variant keeps the named points its fixed knobs leave as they are.
+  assert list(search.named_points(
+      'classp_adagrad', 'split_mnist_task', 'hsu2018')) == [
+          'adagrad_equivalent']
+  assert list(search.named_points(
+      'classp_accumulator_only', 'split_mnist_task', 'hsu2018')) == ['author']
+  # Both of CLASSP's points have threshold 0: without scaling, plain SGD.
+  assert search.named_points('classp_mask_only', 'split_mnist_task',
+                             'hsu2018') == {}
   # Without a literature, only CLASSP's own points.
   assert search.named_points('ewc', 'split_mnist_class') == {}
   # van de Ven & Tolias: online EWC's gamma enters the penalty twice.

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from experiments import errors
 from experiments import fingerprint
 from experiments import methods
 from experiments import sweep
@@ -146,9 +147,11 @@ def test_the_fingerprint_covers_the_library_and_the_compute_modules():
 
 def test_method_summary_by_hand():
   runs = [{'test_acc': [[0.9, 0.1], [0.7, 0.8]], 'state_bytes': 4,
-           'param_bytes': 4, 'wall_s': 1.0, 'diagnostics': {}},
+           'param_bytes': 4, 'wall_s': 1.0, 'diagnostics': {},
+           'config': {'seed': 1, 'method': 'sgd'}},
           {'test_acc': [[0.8, 0.2], [0.6, 0.9]], 'state_bytes': 4,
-           'param_bytes': 4, 'wall_s': 3.0, 'diagnostics': {}}]
+           'param_bytes': 4, 'wall_s': 3.0, 'diagnostics': {},
+           'config': {'seed': 2, 'method': 'sgd'}}]
   summary = sweep.method_summary(runs, {'learning_rate': 0.1})
   np.testing.assert_allclose(summary['acc_matrix']['mean'],
                              [[0.85, 0.15], [0.65, 0.85]])
@@ -222,7 +225,8 @@ def test_method_run_takes_fixed_then_tuned_then_default():
 
 
 def _record(seed, acc, diverged=None):
-  return {'config': {'seed': seed}, 'test_acc': acc, 'val_acc': acc,
+  return {'config': {'seed': seed, 'method': 'sgd'}, 'test_acc': acc,
+          'val_acc': acc,
           'state_bytes': 4, 'param_bytes': 4, 'wall_s': 1.0,
           'diagnostics': {}, 'device': 'cpu', 'diverged': diverged}
 
@@ -295,3 +299,59 @@ def test_halving_screens_every_configuration_then_tunes_the_best(
   assert tuning.scores[best] == pytest.approx(top_two[0] + 0.005)
   assert sum(s is not None for s in tuning.scores) == 2
   assert tuning.screen_scores == pytest.approx(rates)
+
+
+def test_a_diverged_run_vouches_for_nothing(tmp_path, fake_training,
+                                            monkeypatch):
+  _stale_runs(sweep.RunCache(tmp_path, None), monkeypatch, 'new')
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None)
+  # Stored runs that diverged: retraining one proves little.
+  for seed in (1, 2, 3):
+    path = cache.path(presets.QUICK, 'sgd', f'seed-{seed}')
+    stored = json.loads(path.read_text())
+    stored['diverged'] = {'task': 0, 'step': 1}
+    stored['test_acc'] = stored['val_acc'] = [[0.5, 0.1]]
+    path.write_text(json.dumps(stored))
+  monkeypatch.setattr(training, 'run', lambda *a, **k: (
+      fake_training.append('retrained') or training.RunResult(
+          np.array([[0.5, 0.1]]), np.array([[0.5, 0.1]]), 8, 8, 1.0, {},
+          diverged={'task': 0, 'step': 1})))
+  runs = [cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, seed,
+                    f'seed-{seed}') for seed in (1, 2, 3)]
+  # Each reproduced, but diverged: none vouched for the next.
+  assert fake_training.count('retrained') == 3
+  assert not any(r.reused for r in runs) and cache.mismatches == []
+
+
+def test_runs_of_other_code_paths_are_verified_apart():
+  config = {'setup': {}, 'method': 'classp', 'task_hyperparams': None,
+            'hyperparams': {'learning_rate': 0.1, 'power': 1.0,
+                            'threshold': 0.0}}
+  group = sweep._verification_group(config, 'old')
+
+  def changed(**hyperparams):
+    return sweep._verification_group(
+        {**config, 'hyperparams': {**config['hyperparams'], **hyperparams}},
+        'old')
+
+  assert changed(learning_rate=0.3) == group  # the same code path
+  assert changed(power=2.0) != group and changed(power=1.5) != group
+  assert changed(power=1.5) == changed(power=1.7)
+  assert changed(threshold=1e-6) != group
+  assert changed(apply_scaling=False) != group
+  assert sweep._verification_group(config, 'older') != group
+
+
+def test_sweep_stream_keeps_blocks_and_refuses_to_mix_protocols(
+    tmp_path, fake_training):
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None)
+  search = Search('grid', 1, (0,))
+  sweep.sweep_stream(cache, presets.QUICK, ['sgd'], [1, 2], search)
+  document = sweep.sweep_stream(cache, presets.QUICK, ['adam'], [1, 2],
+                                search)
+  assert set(document['methods']) == {'sgd', 'adam'}
+  with pytest.raises(errors.ProtocolError, match='another seeds'):
+    sweep.sweep_stream(cache, presets.QUICK, ['sgd'], [1, 3], search)
+  with pytest.raises(errors.ProtocolError, match=r'seeds \[0\] are tuning'):
+    sweep.sweep_stream(cache, presets.QUICK, ['sgd'], [0, 1], search)
+  assert document['methods']['sgd']['method'] == 'sgd'
