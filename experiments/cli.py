@@ -357,6 +357,9 @@ def _cache(args: argparse.Namespace, out: Path) -> sweep.RunCache:
 
 
 def _tune(args: argparse.Namespace) -> None:
+  if args.seeds is not None:
+    raise errors.UserError('tune trains the tuning seeds only; choose them '
+                           'with --tuning-seeds, not --seeds')
   preset, keys, method_names, out = _search_targets(args)
   search = _search(args, preset)
   cache = _cache(args, out)

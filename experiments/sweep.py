@@ -25,6 +25,7 @@ from experiments import fingerprint
 from experiments import methods
 from experiments import metrics
 from experiments import search as search_lib
+from experiments import streams
 from experiments import training
 from experiments.configs import presets
 from experiments.protocol import MethodRun
@@ -322,7 +323,20 @@ def _ranked(scores: Sequence[float | None]) -> list[int]:
 
 def tune(cache: RunCache, setup: Setup, method: str,
          search: search_lib.Search) -> Tuning:
-  """Tries a method's configurations (:mod:`experiments.search`)."""
+  """Tries a method's configurations (:mod:`experiments.search`).
+
+  Raises:
+    experiments.errors.ProtocolError: if screening would train every task
+      of the stream (it would repeat the full runs).
+  """
+  num_tasks = (setup.num_tasks
+               or streams.family(setup.stream).fixed_num_tasks)
+  if (search.halving is not None and num_tasks is not None
+      and search.halving.first_tasks >= num_tasks):
+    raise errors.ProtocolError(
+        f'screening on the first {search.halving.first_tasks} tasks of '
+        f'{setup.key}, which has {num_tasks}: screen on fewer tasks, or '
+        'search without halving')
   candidates = search_lib.configurations(method, search, setup.key)
   runs = []
 

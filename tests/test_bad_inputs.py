@@ -63,6 +63,8 @@ CLI_CASES = [
      "Unknown method 'ewc+si'"),
     ('paper-only-method', ['run', '--methods', 'classp_author_code'],
      "'classp_author_code' belongs to --preset paper"),
+    ('tune-with-reported-seeds', ['tune', '--seeds', '1'],
+     'tune trains the tuning seeds only'),
     ('budget-zero', ['sweep', '--budget', '0'],
      '--budget: must be >= 1'),
     ('tuning-seeds-negative', ['sweep', '--tuning-seeds', '0,-1'],

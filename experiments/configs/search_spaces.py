@@ -111,6 +111,7 @@ def _van_de_ven(learning_rate: float, ewc: float, online: tuple[float, float],
   base = {'base': 'adam', 'learning_rate': learning_rate}
   return {
       'adam': {'learning_rate': learning_rate},
+      'joint': {'learning_rate': learning_rate},  # their upper bound
       'ewc': {**base, 'strength': ewc},
       'online_ewc': {**base, 'strength': online[0] * online[1],
                      'decay': online[1]},

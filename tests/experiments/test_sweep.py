@@ -355,3 +355,11 @@ def test_sweep_stream_keeps_blocks_and_refuses_to_mix_protocols(
   with pytest.raises(errors.ProtocolError, match=r'seeds \[0\] are tuning'):
     sweep.sweep_stream(cache, presets.QUICK, ['sgd'], [0, 1], search)
   assert document['methods']['sgd']['method'] == 'sgd'
+
+
+def test_screening_must_leave_tasks_to_the_full_runs(tmp_path, fake_training):
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None)
+  two_tasks = presets.QUICK.replace(num_tasks=2)
+  search = Search('quasi_random', 2, (0,), halving=Halving(2, 1))
+  with pytest.raises(errors.ProtocolError, match='screen on fewer tasks'):
+    sweep.tune(cache, two_tasks, 'sgd', search)
