@@ -1,8 +1,9 @@
 """A small, repeatable mutation check: do the tests catch plausible bugs?
 
 Each mutant below changes one place of the library, the training loop, the
-regularizers, the carving of streams or the metrics into a bug someone could
-write. The check applies one mutant at a time, runs the tests of that module
+regularizers, the carving of streams, the text model and tokenizer, the run
+cache, the search or the statistics into a bug someone could write. The
+check applies one mutant at a time, runs the tests of that module
 (stopping at the first failure) and restores the file, then prints which
 mutants the tests killed and the kill rate::
 
@@ -121,6 +122,33 @@ MUTANTS = (
            'split(examples.train_x, examples.train_y, val),',
            'split(examples.test_x, examples.test_y, val),',
            ('tests/experiments/streams',)),
+    Mutant('welch-pooled-variance', 'experiments/metrics.py',
+           'equal_var=False).pvalue)', 'equal_var=True).pvalue)',
+           ('tests/experiments/test_metrics.py',)),
+    Mutant('stale-run-reused', 'experiments/sweep.py',
+           "if stored.get('fingerprint') == code:",
+           "if stored.get('fingerprint') is not None:",
+           ('tests/experiments/test_sweep.py',)),
+    Mutant('diverged-run-vouches', 'experiments/sweep.py',
+           "elif not fresh.record.get('diverged'):", 'else:',
+           ('tests/experiments/test_sweep.py',)),
+    Mutant('halving-keeps-the-worst', 'experiments/sweep.py',
+           'finalists = sorted(_ranked(screen_scores)[:search.halving.keep])',
+           'finalists = sorted(_ranked(screen_scores)[-search.halving.keep:])',
+           ('tests/experiments/test_sweep.py',)),
+    Mutant('named-points-dropped', 'experiments/search.py',
+           'return ([Candidate(point, label) for label, point in named]',
+           'return ([Candidate(point) for label, point in named][1:]',
+           ('tests/experiments/test_search.py',)),
+    Mutant('tokenizer-sees-every-domain',
+           'experiments/streams/tweet_domains.py',
+           'tokenizer = text.fit_tokenizer([tweets.text[i] for i in '
+           'indices[0][0]])',
+           'tokenizer = text.fit_tokenizer(list(tweets.text))',
+           ('tests/experiments/streams',)),
+    Mutant('padding-attended', 'experiments/models.py',
+           'tokens = x != PADDING_ID  # [B, L]', 'tokens = x >= 0  # [B, L]',
+           ('tests/experiments/test_models.py',)),
     Mutant('bwt-sign', 'experiments/metrics.py',
            'np.mean(matrix[-1, :-1] - np.diag(matrix)[:-1])',
            'np.mean(np.diag(matrix)[:-1] - matrix[-1, :-1])',
