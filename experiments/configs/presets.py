@@ -302,6 +302,13 @@ PRESETS = {
                methods=tuple(PAPER_TEXT_METHODS), fixed=PAPER_TEXT_METHODS,
                description="the CLASSP author's sentiment settings on "
                            'tweet_domains'),
+        Preset('text_wide', {TEXT.key: TEXT}, stream=TEXT.stream,
+               methods=WIDE_METHODS, fixed={'joint': HSU_JOINT},
+               description='tweet_domains under the literature protocols\' '
+                           'search and seeds',
+               search=dataclasses.replace(WIDE_SEARCH,
+                                          literature='ludwig2024'),
+               sweep_seeds=WIDE_SEEDS, results='text_wide'),
         Preset('hsu2018', HSU2018, stream='split_mnist',
                methods=WIDE_METHODS, fixed={'joint': HSU_JOINT},
                description='split MNIST as Hsu et al. 2018 (2x400 MLP, 4 '

@@ -135,5 +135,13 @@ LITERATURE_DEFAULTS = {
         'mnist_fashion': {
             'ewc': {'base': 'sgd', 'learning_rate': 0.25, 'strength': 5000.0},
         },
+        # The sentiment script: EWC on SGD 0.025, lambda 5000; SGD 0.025;
+        # Adam 3e-4 (presets.PAPER_TEXT_METHODS).
+        'tweet_domains': {
+            'ewc': {'base': 'sgd', 'learning_rate': 0.025,
+                    'strength': 5000.0},
+            'sgd': {'learning_rate': 0.025},
+            'adam': {'learning_rate': 3e-4},
+        },
     },
 }

@@ -1,0 +1,35 @@
+#!/bin/bash
+# The CPU sweep queue of the literature protocols, most important first.
+#
+# Every command is resumable: finished runs are reused from
+# experiments/results/<preset>/runs (after one bit-for-bit check per group
+# when the code changed), so rerunning this script continues where it
+# stopped. Run it in the background and commit results as they grow:
+#
+#   nohup bash tools/sweep_queue.sh > sweep.log 2>&1 &
+#
+# Cost on a 2-core CPU (measured): hsu2018 about 6 min per method and
+# scenario (16 tuned methods x 3 scenarios, plus joint: about 5 h);
+# permuted_full about 10 min per method; text_wide not measured yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA_DIR="${CLASSP_DATA_DIR:-../shared/data}"
+
+sweep() {  # sweep PRESET METHODS [more flags]
+  local preset=$1 methods=$2
+  shift 2
+  python -m experiments sweep --preset "$preset" --methods "$methods" \
+    --data-dir "$DATA_DIR" --no-progress "$@"
+}
+
+# Split MNIST as Hsu et al. 2018: CLASSP and EWC first, then the baselines
+# their Table 2 calibrates, CLASSP's ablations, its pairings, joint training.
+sweep hsu2018 classp,ewc
+sweep hsu2018 sgd,adam,adagrad,l2,online_ewc,si,mas
+sweep hsu2018 classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule
+sweep hsu2018 classp+ewc,classp+si,classp+mas
+sweep hsu2018 joint
+# Permuted MNIST over all training data, one pass per task.
+sweep permuted_full classp,ewc,online_ewc,si,mas,sgd,adam,adagrad,l2
+# The text stream under the same search.
+sweep text_wide classp,ewc,sgd,adam
