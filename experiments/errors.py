@@ -16,3 +16,7 @@ class InputError(UserError, ValueError):
 
 class ProtocolError(UserError, ValueError):
   """The protocol does not fit the stream, e.g. a batch larger than a task."""
+
+
+class Interrupted(UserError):
+  """A signal stopped a checkpointed run; it was saved and can resume."""

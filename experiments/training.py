@@ -11,7 +11,9 @@ whose convolutions lose their fast path inside a while loop.)
 """
 
 from collections.abc import Callable, Mapping, Sequence
+import contextlib
 import dataclasses
+import functools
 import os
 import platform
 import time
@@ -27,6 +29,7 @@ import optax.tree
 import tqdm
 
 import classp_optax
+from experiments import checkpoints
 from experiments import errors
 from experiments import methods
 from experiments import metrics
@@ -256,13 +259,36 @@ def _phases(stream: streams.Stream, spec: methods.MethodSpec,
           for index, (task, train) in enumerate(zip(stream.tasks, trains))]
 
 
-def _train_phase(learner: Learner, state: TrainState, phase: Phase,
-                 batch_size: int, rng: np.random.Generator,
-                 progress_label: str | None) -> TrainState:
+def _train_phase(
+    learner: Learner, state: TrainState, phase: Phase, batch_size: int,
+    rng: np.random.Generator, progress_label: str | None, *, done: int = 0,
+    on_step: Callable[[TrainState, int, dict[str, Any]], None] | None = None,
+) -> TrainState:
   """Trains one phase; shows a progress bar unless the label is None.
 
   Stops early, within a tenth of an epoch of it, once a step's loss or
   params are not finite (``state.diverged_at`` records which step).
+
+  Args:
+    learner: the jitted functions.
+    state: the state before the phase's step ``done``.
+    phase: what to train on.
+    batch_size: examples per step.
+    rng: draws each epoch's order.
+    progress_label: the progress bar's label; None hides it.
+    done: steps of the phase already taken (when resuming a checkpoint):
+      ``rng`` must then be as it was when the order of the epoch of step
+      ``done`` was drawn (the current state when ``done`` is 0); that order
+      is drawn again and its first steps skipped.
+    on_step: called after each step with the state, the phase's steps taken
+      and ``rng.bit_generator.state`` as it was before the current epoch's
+      order was drawn (what a resume passes back as ``done`` and ``rng``).
+
+  Returns:
+    The state after the phase, or after the chunk where it diverged.
+
+  Raises:
+    errors.ProtocolError: if the split is smaller than one batch.
   """
   n = phase.split.y.shape[0]
   steps = n // batch_size
@@ -273,17 +299,21 @@ def _train_phase(learner: Learner, state: TrainState, phase: Phase,
   total = phase.epochs * steps if phase.steps is None else phase.steps
   chunk = max(1, steps // _PROGRESS_UPDATES_PER_EPOCH)
   # disable=None: shown on a terminal only, so logs stay readable.
-  with tqdm.tqdm(total=total, desc=progress_label, leave=False,
+  with tqdm.tqdm(total=total, initial=done, desc=progress_label, leave=False,
                  disable=None if progress_label else True,
                  unit='step') as bar:
-    for first in range(0, total, steps):
+    for first in range(max(done - 1, 0) // steps * steps, total, steps):
+      epoch_rng = rng.bit_generator.state
       order = rng.permutation(n) if phase.shuffle else np.arange(n)
       order = jnp.asarray(order[:steps * batch_size].reshape(steps, batch_size))
       epoch_steps = min(steps, total - first)
-      for start in range(0, epoch_steps, chunk):
+      taken = max(done - first, 0)  # steps of this epoch before a resume
+      for start in range(taken - taken % chunk, epoch_steps, chunk):
         stop = min(start + chunk, epoch_steps)
-        for index in range(start, stop):
+        for index in range(max(start, taken), stop):
           state = learner.train_step(state, phase.split, order, index)
+          if on_step is not None:
+            on_step(state, first + index + 1, epoch_rng)
         if int(state.diverged_at) >= 0:
           return state
         if not bar.disable:
@@ -294,7 +324,7 @@ def _train_phase(learner: Learner, state: TrainState, phase: Phase,
           state = state._replace(loss_sum=jnp.zeros_like(state.loss_sum),
                                  correct=jnp.zeros_like(state.correct),
                                  seen=jnp.zeros_like(state.seen))
-        bar.update(stop - start)
+        bar.update(stop - max(start, taken))
   return state
 
 
@@ -326,6 +356,87 @@ def _start(stream: streams.Stream, spec: methods.MethodSpec,
   return learner, learner.init_state(params, jax.random.key(seed))
 
 
+def _state_like(learner: Learner, state: TrainState, phases: Sequence[Phase],
+                fisher_samples: int, tasks_ended: int) -> TrainState:
+  """The shapes of the state after ``tasks_ended`` task ends.
+
+  A regularizer's state may grow as tasks end (EWC keeps one term per task):
+  its shapes are those ``end_task`` returns, task after task.
+  """
+  reg_state = state.reg_state
+  for index in range(tasks_ended):
+    split = phases[index].split
+    size = min(fisher_samples, split.y.shape[0])
+    reg_state = jax.eval_shape(
+        functools.partial(_end_task, learner.regularizer,
+                          learner.task_data(None, None, index)),
+        reg_state, state.params,
+        jax.ShapeDtypeStruct((size, *split.x.shape[1:]), split.x.dtype),
+        jax.ShapeDtypeStruct((size,), split.y.dtype))
+  return state._replace(reg_state=reg_state)
+
+
+def _end_task(regularizer: regularizers.Regularizer,
+              task_data: regularizers.TaskData, reg_state: Any,
+              params: optax.Params, x: chex.Array, y: chex.Array) -> Any:
+  return regularizer.end_task(reg_state, params,
+                              dataclasses.replace(task_data, x=x, y=y))
+
+
+class _Saver:
+  """Saves a run's checkpoints: at task ends, every N steps, on a signal.
+
+  A checkpoint's progress records the run it belongs to (``'run'``), the
+  phase and its steps taken (``'phase'``, ``'done'``), the numpy generator's
+  state from which the rest of the run's draws follow (``'rng'``, see
+  :func:`_train_phase`) and the results so far.
+  """
+
+  def __init__(self, checkpointer: checkpoints.RunCheckpointer,
+               identity: dict[str, Any], test_rows: list[list[float]],
+               val_rows: list[list[float]],
+               recorded: dict[str, list[float]]):
+    self.checkpointer = checkpointer
+    self.identity = identity
+    self.results = {'test_acc': test_rows, 'val_acc': val_rows,
+                    'diagnostics': recorded}
+
+  def save(self, state: TrainState, phase: int, done: int,
+           rng_state: dict[str, Any]) -> None:
+    """Saves the run, then stops it if a signal came."""
+    self.checkpointer.save(state, {'run': self.identity, 'phase': phase,
+                                   'done': done, 'rng': rng_state,
+                                   **self.results})
+    self.stop_if_interrupted()
+
+  def after_step(self, phase: int, first_step: int, state: TrainState,
+                 done: int, rng_state: dict[str, Any]) -> None:
+    """Saves when due (``first_step + done`` steps into the run)."""
+    if self.checkpointer.due(first_step + done):
+      self.save(state, phase, done, rng_state)
+
+  def stop_if_interrupted(self) -> None:
+    """Raises :class:`errors.Interrupted` once a signal came."""
+    if self.checkpointer.interrupted is not None:
+      raise errors.Interrupted(
+          f'{self.checkpointer.interrupted}: the run stopped after saving '
+          f'a checkpoint in {self.checkpointer.directory}; rerun the same '
+          'command to resume it')
+
+
+def _identity(stream: streams.Stream, spec: methods.MethodSpec,
+              hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
+              task_hyperparams: Sequence[Mapping[str, Any]] | None,
+              ) -> dict[str, Any]:
+  """What a checkpoint must have been written by to be resumed (JSON)."""
+  return checkpoints.to_json({
+      'stream': stream.name, 'scenario': stream.scenario,
+      'tasks': [[task.name, task.train.y.shape[0]] for task in stream.tasks],
+      'method': spec.name, 'hyperparams': dict(hyperparams),
+      'task_hyperparams': task_hyperparams,
+      'protocol': dataclasses.asdict(protocol), 'seed': seed})
+
+
 def run(
     stream: streams.Stream,
     spec: methods.MethodSpec,
@@ -336,6 +447,7 @@ def run(
     task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
     progress: bool = True,
     on_task_end: Callable[[int, TrainState], None] | None = None,
+    checkpointer: checkpoints.RunCheckpointer | None = None,
 ) -> RunResult:
   """Trains one method on a stream and tests it after each task.
 
@@ -352,10 +464,18 @@ def run(
       (:func:`experiments.methods.task_schedule`).
     progress: show a progress bar per task.
     on_task_end: called with the task's index and the state after each task
-      (after the regularizer's consolidation), e.g. to keep a checkpoint.
+      (after the regularizer's consolidation and the checkpoint).
+    checkpointer: where the run saves itself after each task and every
+      ``checkpointer.every_steps`` steps, and resumes from when it holds a
+      checkpoint; the result is then bit for bit the uninterrupted run's
+      (``wall_s`` apart). SIGTERM and SIGINT save and stop the run.
 
   Returns:
     A :class:`RunResult`.
+
+  Raises:
+    errors.Interrupted: a signal stopped the checkpointed run (saved).
+    errors.UserError: the checkpointer holds another run's checkpoint.
   """
   start_time = time.perf_counter()
   if task_hyperparams is None:
@@ -370,28 +490,62 @@ def run(
   rng = np.random.default_rng(seed)
   tests = [_on_device(task.test) for task in stream.tasks]
   vals = [_on_device(task.val) for task in stream.tasks]
+  phases = _phases(stream, spec, protocol)
   test_rows, val_rows = [], []
   recorded = {name: [] for name in diagnostics}
   diverged = None
-  for index, phase in enumerate(_phases(stream, spec, protocol)):
-    if task_hyperparams is not None:
-      state = state._replace(opt_state=classp_optax.set_hyperparams(
-          state.opt_state, **task_hyperparams[index]))
-    first_step = int(state.step)
-    state = _train_phase(learner, state, phase, protocol.batch_size, rng,
-                         f'{spec.name} {phase.name}' if progress else None)
-    if int(state.diverged_at) >= 0:
-      diverged = {'task': index, 'step': int(state.diverged_at) - first_step}
-      break
-    if not spec.joint:
-      state = _consolidate(learner, state, phase.split, index,
-                           protocol.fisher_samples, rng)
-    test_rows.append([learner.accuracy(state.params, s) for s in tests])
-    val_rows.append([learner.accuracy(state.params, s) for s in vals])
-    for name, diagnostic in diagnostics.items():
-      recorded[name].append(float(diagnostic(state.opt_state)))
-    if on_task_end is not None:
-      on_task_end(index, state)
+  first_phase, done = 0, 0  # where training starts (later when resuming)
+  saver = None
+  if checkpointer is not None:
+    identity = _identity(stream, spec, hyperparams, protocol, seed,
+                         task_hyperparams)
+
+    def like(progress: Mapping[str, Any]) -> TrainState:
+      if progress['run'] != identity:
+        raise errors.UserError(
+            f'{checkpointer.directory} holds a checkpoint of another run '
+            f'({progress["run"]}); delete it or choose another folder')
+      return _state_like(learner, state, phases, protocol.fisher_samples,
+                         0 if spec.joint else progress['phase'])
+
+    resumed = checkpointer.latest(like)
+    if resumed is not None:
+      state, saved = resumed
+      first_phase, done = saved['phase'], saved['done']
+      rng.bit_generator.state = saved['rng']
+      test_rows, val_rows = saved['test_acc'], saved['val_acc']
+      recorded = saved['diagnostics']
+    saver = _Saver(checkpointer, identity, test_rows, val_rows, recorded)
+  with (contextlib.nullcontext() if checkpointer is None
+        else checkpointer.catching_signals()):
+    for index in range(first_phase, len(phases)):
+      phase = phases[index]
+      if task_hyperparams is not None and done == 0:
+        state = state._replace(opt_state=classp_optax.set_hyperparams(
+            state.opt_state, **task_hyperparams[index]))
+      first_step = int(state.step) - done
+      state = _train_phase(
+          learner, state, phase, protocol.batch_size, rng,
+          f'{spec.name} {phase.name}' if progress else None, done=done,
+          on_step=None if saver is None
+          else functools.partial(saver.after_step, index, first_step))
+      done = 0
+      if int(state.diverged_at) >= 0:
+        diverged = {'task': index, 'step': int(state.diverged_at) - first_step}
+        break
+      if not spec.joint:
+        state = _consolidate(learner, state, phase.split, index,
+                             protocol.fisher_samples, rng)
+      test_rows.append([learner.accuracy(state.params, s) for s in tests])
+      val_rows.append([learner.accuracy(state.params, s) for s in vals])
+      for name, diagnostic in diagnostics.items():
+        recorded[name].append(float(diagnostic(state.opt_state)))
+      if saver is not None:
+        saver.save(state, index + 1, 0, rng.bit_generator.state)
+      if on_task_end is not None:
+        on_task_end(index, state)
+    if saver is not None:
+      saver.stop_if_interrupted()
   return RunResult(
       test_acc=np.array(test_rows), val_acc=np.array(val_rows),
       state_bytes=metrics.tree_bytes((state.opt_state, state.reg_state)),
