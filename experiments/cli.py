@@ -234,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
                      for p in presets.PRESETS.values())
       + '. Hyperparameters: those the committed sweep chose '
         '(experiments/results/<stream>.json), else built-in defaults')
+  run.add_argument(
+      '--checkpoint-dir', type=Path, default=None,
+      help='checkpoint each run (stream, method, seed) under DIR/<stream>/'
+           '<method>/<tag>-<seed>/ after each task; rerunning the same '
+           'command resumes an interrupted run bit for bit (SIGTERM/SIGINT '
+           'save and stop); a finished run\'s checkpoints are deleted')
+  run.add_argument(
+      '--checkpoint-every', type=_at_least(1), default=None,
+      help='with --checkpoint-dir, also checkpoint every N training steps')
 
   tune = commands.add_parser(
       'tune', help="try each method's configurations (validation ACC) on the "
@@ -353,7 +362,13 @@ def _search(args: argparse.Namespace,
 
 
 def _cache(args: argparse.Namespace, out: Path) -> sweep.RunCache:
-  return sweep.RunCache(out, args.data_dir, progress=not args.no_progress)
+  checkpoint_dir = getattr(args, 'checkpoint_dir', None)  # run only
+  checkpoint_every = getattr(args, 'checkpoint_every', None)
+  if checkpoint_every is not None and checkpoint_dir is None:
+    raise errors.UserError('--checkpoint-every needs --checkpoint-dir')
+  return sweep.RunCache(out, args.data_dir, progress=not args.no_progress,
+                        checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every)
 
 
 def _tune(args: argparse.Namespace) -> None:

@@ -15,11 +15,13 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+import shutil
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
+from experiments import checkpoints
 from experiments import errors
 from experiments import fingerprint
 from experiments import methods
@@ -81,15 +83,17 @@ def _same_config(stored: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
           if k not in _LEGACY_CONFIG_KEYS} == config
 
 
-def _train(config: Mapping[str, Any], data_dir: str | None,
-           progress: bool) -> dict[str, Any]:
+def _train(config: Mapping[str, Any], data_dir: str | None, progress: bool,
+           checkpointer: checkpoints.RunCheckpointer | None = None,
+           ) -> dict[str, Any]:
   """Trains the run ``config`` keys; returns its result as stored."""
   setup = Setup.from_config(config['setup'])
   result = training.run(
       setup.make_stream(config['seed'], data_dir, config.get('first_tasks')),
       methods.parse_method(config['method']), config['hyperparams'],
       setup.protocol, config['seed'],
-      task_hyperparams=config['task_hyperparams'], progress=progress)
+      task_hyperparams=config['task_hyperparams'], progress=progress,
+      checkpointer=checkpointer)
   return _to_json(dataclasses.asdict(result))
 
 
@@ -158,19 +162,32 @@ class RunCache:
   if not, the difference is logged and kept in :attr:`mismatches`, and every
   stale run of the group is retrained.
 
+  A run it trains checkpoints into ``<checkpoint_dir>/<stream key>/<method>/
+  <name>/`` when ``checkpoint_dir`` is given, resumes from there (see
+  :func:`experiments.training.run`), and deletes that folder once its file
+  is written.
+
   Args:
     out: the results folder.
     data_dir: the data folder.
     progress: show progress bars while training.
     log: where one line per event goes.
+    checkpoint_dir: where runs keep checkpoints while they train; None:
+      nowhere.
+    checkpoint_every: also checkpoint every this many steps (None: after
+      each task only).
   """
 
   def __init__(self, out: Path, data_dir: str | None, *,
-               progress: bool = True, log: Callable[[str], None] = print):
+               progress: bool = True, log: Callable[[str], None] = print,
+               checkpoint_dir: Path | None = None,
+               checkpoint_every: int | None = None):
     self.out = out
     self.data_dir = data_dir
     self.progress = progress
     self.log = log
+    self.checkpoint_dir = checkpoint_dir
+    self.checkpoint_every = checkpoint_every
     self.mismatches: list[str] = []
     self._verified: dict[str, str | None] = {}  # group -> vouching run
 
@@ -233,9 +250,17 @@ class RunCache:
 
   def _train(self, path: Path, config: Mapping[str, Any],
              code: Mapping[str, Any]) -> CachedRun:
+    checkpointer = None
+    if self.checkpoint_dir is not None:
+      checkpointer = checkpoints.RunCheckpointer(
+          self.checkpoint_dir / path.relative_to(self.out / 'runs').with_suffix(
+              ''), every_steps=self.checkpoint_every)
     record = {'config': config, 'device': device_label(), 'fingerprint': code,
-              **_train(config, self.data_dir, self.progress)}
+              **_train(config, self.data_dir, self.progress, checkpointer)}
     write_json(path, record)
+    if checkpointer is not None:  # the run's file is its record now
+      checkpointer.close()
+      shutil.rmtree(checkpointer.directory)
     return CachedRun(record, reused=False)
 
 

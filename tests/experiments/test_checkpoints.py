@@ -17,9 +17,13 @@ import numpy as np
 import pytest
 
 from experiments import checkpoints
+from experiments import cli
 from experiments import errors
+from experiments import fingerprint
 from experiments import methods
+from experiments import sweep
 from experiments import training
+from experiments.configs import presets
 from experiments.protocol import Protocol
 from tests.experiments.test_training import _stream
 
@@ -186,3 +190,36 @@ def test_a_killed_process_resumes_bit_for_bit(tmp_path, kill):
   expected = _run('ewc')
   _assert_same(_run('ewc', checkpoints.RunCheckpointer(
       tmp_path, every_steps=4)), expected)
+
+
+def test_run_cache_checkpoints_each_run_in_its_folder_then_deletes_it(
+    tmp_path, monkeypatch):
+  folders = []
+
+  def fake_run(stream, spec, hyperparams, protocol, seed, *, checkpointer,
+               **kwargs):
+    folders.append(checkpointer.directory)
+    assert checkpointer.directory.is_dir() and checkpointer.every_steps == 5
+    return training.RunResult(
+        test_acc=np.ones((1, 1)), val_acc=np.ones((1, 1)), state_bytes=8,
+        param_bytes=8, wall_s=1.0, diagnostics={})
+
+  monkeypatch.setattr(training, 'run', fake_run)
+  monkeypatch.setattr(sweep.Setup, 'make_stream', lambda self, *a: None)
+  monkeypatch.setattr(fingerprint, 'current', lambda *a: {})
+  cache = sweep.RunCache(tmp_path / 'out', None, log=lambda line: None,
+                         checkpoint_dir=tmp_path / 'ckpt', checkpoint_every=5)
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'tag-1')
+  assert folders == [
+      tmp_path / 'ckpt' / presets.QUICK.key / 'sgd' / 'tag-1']
+  assert not folders[0].exists()  # the run file is the record now
+  assert cache.path(presets.QUICK, 'sgd', 'tag-1').is_file()
+
+
+def test_checkpoint_every_needs_a_checkpoint_dir(monkeypatch, tmp_path,
+                                                 capsys):
+  monkeypatch.setattr(cli, 'RESULTS', tmp_path / 'no-results')
+  assert cli.main(['run', '--methods', 'sgd', '--checkpoint-every', '3',
+                   '--out', str(tmp_path)]) == 2
+  assert '--checkpoint-every needs --checkpoint-dir' in (
+      capsys.readouterr().err)
