@@ -12,6 +12,7 @@ What runs where is configured in :mod:`experiments.configs`.
 
 from collections.abc import Callable, Mapping, Sequence
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -163,8 +164,9 @@ class RunCache:
   stale run of the group is retrained.
 
   A run it trains checkpoints into ``<checkpoint_dir>/<stream key>/<method>/
-  <name>/`` when ``checkpoint_dir`` is given, resumes from there (see
-  :func:`experiments.training.run`), and deletes that folder once its file
+  <name>/<fingerprint hash>/`` when ``checkpoint_dir`` is given, resumes from
+  there (see :func:`experiments.training.run`; a checkpoint of other code,
+  packages or data is never resumed), and deletes that folder once its file
   is written.
 
   Args:
@@ -252,9 +254,14 @@ class RunCache:
              code: Mapping[str, Any]) -> CachedRun:
     checkpointer = None
     if self.checkpoint_dir is not None:
+      # One folder per fingerprint: a run resumes only under the code, the
+      # packages and the data that began it.
+      code_id = hashlib.blake2b(json.dumps(code, sort_keys=True).encode(),
+                                digest_size=8).hexdigest()
       checkpointer = checkpoints.RunCheckpointer(
-          self.checkpoint_dir / path.relative_to(self.out / 'runs').with_suffix(
-              ''), every_steps=self.checkpoint_every)
+          self.checkpoint_dir
+          / path.relative_to(self.out / 'runs').with_suffix('') / code_id,
+          every_steps=self.checkpoint_every)
     record = {'config': config, 'device': device_label(), 'fingerprint': code,
               **_train(config, self.data_dir, self.progress, checkpointer)}
     write_json(path, record)

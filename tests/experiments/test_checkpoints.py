@@ -210,9 +210,14 @@ def test_run_cache_checkpoints_each_run_in_its_folder_then_deletes_it(
   cache = sweep.RunCache(tmp_path / 'out', None, log=lambda line: None,
                          checkpoint_dir=tmp_path / 'ckpt', checkpoint_every=5)
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'tag-1')
-  assert folders == [
+  # One folder per run, and within it per fingerprint (here {}).
+  assert [f.parent for f in folders] == [
       tmp_path / 'ckpt' / presets.QUICK.key / 'sgd' / 'tag-1']
+  assert len(folders[0].name) == 16
   assert not folders[0].exists()  # the run file is the record now
+  monkeypatch.setattr(fingerprint, 'current', lambda *a: {'source': 'new'})
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 2, 'tag-1')
+  assert folders[1] != folders[0]  # other code: another folder
   assert cache.path(presets.QUICK, 'sgd', 'tag-1').is_file()
 
 
