@@ -79,10 +79,11 @@ MUTANTS = (
            'return _total(leaves, lambda a: a >= 0) / _size(leaves)',
            _LIBRARY_TESTS),
     Mutant('optimizer-reset-per-task', 'experiments/training.py',
-           '    state = _train_phase(learner, state, phase,',
-           '    state = state._replace(opt_state=learner.optimizer.init(\n'
-           '        state.params))\n'
-           '    state = _train_phase(learner, state, phase,', _LOOP_TESTS),
+           '      state = _train_phase(\n          learner, state, phase,',
+           '      state = state._replace(opt_state=learner.optimizer.init(\n'
+           '          state.params))\n'
+           '      state = _train_phase(\n          learner, state, phase,',
+           _LOOP_TESTS),
     Mutant('si-gets-total-gradient', 'experiments/training.py',
            'params, grads)\n    finite = ', 'params, total)\n    finite = ',
            _LOOP_TESTS),
@@ -94,8 +95,8 @@ MUTANTS = (
            'learner.task_data(split.x[subset], split.y[subset], 0)',
            _LOOP_TESTS),
     Mutant('no-consolidation', 'experiments/training.py',
-           '    if not spec.joint:\n      state = _consolidate(',
-           '    if spec.joint:\n      state = _consolidate(', _LOOP_TESTS),
+           '      if not spec.joint:\n        state = _consolidate(',
+           '      if spec.joint:\n        state = _consolidate(', _LOOP_TESTS),
     Mutant('penalty-not-added', 'experiments/training.py',
            'total = optax.tree.add(grads, penalty_grads)',
            'total = optax.tree.add(grads, jax.tree.map(lambda g: 0 * g, '
