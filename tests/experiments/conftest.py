@@ -7,6 +7,7 @@ import pytest
 
 from experiments import data
 from experiments import idx
+from experiments.streams import text
 from tests.experiments import text_archives
 
 _SHARED_DATA = Path(__file__).resolve().parents[2].parent / 'shared' / 'data'
@@ -59,3 +60,18 @@ def fixture_served_text(tmp_path, monkeypatch) -> text_archives.Served:
   yield served
   data._tfds_text.cache_clear()
   data._checksum.cache_clear()
+
+
+@pytest.fixture(name='fitted_tokenizers')
+def fixture_fitted_tokenizers(monkeypatch) -> list:
+  """Records each tokenizer a text stream fits: ``(texts, tokenizer)``."""
+  fitted = []
+  fit_tokenizer = text.fit_tokenizer
+
+  def fit(texts, *args, **kwargs):
+    tokenizer = fit_tokenizer(texts, *args, **kwargs)
+    fitted.append((list(texts), tokenizer))
+    return tokenizer
+
+  monkeypatch.setattr(text, 'fit_tokenizer', fit)
+  return fitted

@@ -100,18 +100,9 @@ def test_splits_are_disjoint_cover_each_domain_and_hold_its_tweets(tiny_dir):
 
 
 def test_tokenizer_sees_only_the_first_tasks_training_tweets(
-    tiny_dir, monkeypatch):
-  fitted = []
-  fit_tokenizer = text.fit_tokenizer
-
-  def fit(texts, *args, **kwargs):
-    tokenizer = fit_tokenizer(texts, *args, **kwargs)
-    fitted.append((list(texts), tokenizer))
-    return tokenizer
-
-  monkeypatch.setattr(tweet_domains.text, 'fit_tokenizer', fit)
+    tiny_dir, fitted_tokenizers):
   stream = streams.make_stream('tweet_domains', data_dir=tiny_dir)
-  [(texts, tokenizer)] = fitted
+  [(texts, tokenizer)] = fitted_tokenizers
   tweets = data.load_tweets(tiny_dir)
   train, _, _ = _indices(tweets.text, base.Carving())[0]
   assert texts == [tweets.text[i] for i in train]
