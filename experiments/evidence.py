@@ -256,11 +256,12 @@ def verdict_sentence(result: Mapping[str, Any]) -> str | None:
           f'{_mean_text(blocks[EWC])}')
   if difference is None:
     return f'{head}; too few seeds finished in both to test.'
+  p_value = p_text(difference['p_value'])
   interval = (f'{tables.percent(difference["mean"])} pp, 95% interval '
               f'[{tables.percent(difference["low"])}, '
-              f'{tables.percent(difference["high"])}], p = '
-              f'{p_text(difference["p_value"])}, {difference["n"]} seeds '
-              'paired')
+              f'{tables.percent(difference["high"])}], p '
+              f'{p_value if p_value.startswith("<") else "= " + p_value}, '
+              f'{difference["n"]} seeds paired')
   if not difference['significant']:
     return f'{head}: no significant difference ({interval}).'
   answer = 'yes' if difference['mean'] > 0 else 'no, EWC is better'
