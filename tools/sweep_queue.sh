@@ -6,6 +6,7 @@
 # when the code changed), so rerunning this script continues where it
 # stopped. Run it in the background and commit results as they grow:
 #
+#   . .venv/bin/activate  # the environment the README installs
 #   nohup bash tools/sweep_queue.sh > sweep.log 2>&1 &
 #
 # Cost on a 2-core CPU (measured): hsu2018 about 6 min per method and
