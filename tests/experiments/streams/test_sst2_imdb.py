@@ -12,6 +12,7 @@ from experiments.streams import base
 from experiments.streams import sst2_imdb
 from experiments.streams import text
 from tests.experiments import text_archives
+from tests.experiments.streams import token_splits
 
 # Training and test examples of the tiny archives, per task.
 _SIZES = {'sst2': (len(text_archives.SST2_TRAIN), len(text_archives.SST2_DEV)),
@@ -40,15 +41,8 @@ def test_structure(served_text):
     num_val = round(0.1 * train)
     sizes = (train - num_val, num_val, test)
     for split, size in zip((task.train, task.val, task.test), sizes):
-      assert split.x.shape == (size, text.MAX_LEN)
-      assert split.x.dtype == np.int32 and split.y.dtype == np.int32
-      assert split.x.min() >= 0 and split.x.max() < stream.vocab_size
-      assert set(split.y.tolist()) <= {0, 1}
-      np.testing.assert_array_equal(split.task, np.full(size, index))
-      assert split.task.dtype == np.int32
-      for row in split.x:  # tokens, then padding to the end
-        length = np.count_nonzero(row != text.PAD_ID)
-        assert length > 0 and (row[:length] != text.PAD_ID).all()
+      assert len(split.y) == size
+      token_splits.check_token_split(split, index, stream.vocab_size, 2)
 
 
 def test_splits_are_disjoint_and_hold_their_texts(served_text):

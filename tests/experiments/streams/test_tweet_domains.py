@@ -9,6 +9,7 @@ from experiments.streams import base
 from experiments.streams import text
 from experiments.streams import tweet_domains
 from tests.experiments import tweet_files
+from tests.experiments.streams import token_splits
 
 _AIRLINES, _APPLE, _CARS, _OTHER = range(4)
 
@@ -69,17 +70,8 @@ def test_structure(tiny_dir):
   for index, task in enumerate(stream.tasks):
     assert task.logit_mask is None
     for split in (task.train, task.val, task.test):
-      size = len(split.y)
-      assert size > 0
-      assert split.x.shape == (size, text.MAX_LEN)
-      assert split.x.dtype == np.int32 and split.y.dtype == np.int32
-      assert split.x.min() >= 0 and split.x.max() < stream.vocab_size
-      assert split.y.min() >= 0 and split.y.max() < 3
-      np.testing.assert_array_equal(split.task, np.full(size, index))
-      assert split.task.dtype == np.int32
-      for row in split.x:  # tokens, then padding to the end
-        length = np.count_nonzero(row != text.PAD_ID)
-        assert length > 0 and (row[:length] != text.PAD_ID).all()
+      assert len(split.y) > 0
+      token_splits.check_token_split(split, index, stream.vocab_size, 3)
 
 
 def test_splits_are_disjoint_cover_each_domain_and_hold_its_tweets(tiny_dir):
