@@ -43,12 +43,10 @@ def _stored(leaf: Any) -> Any:
   return jax.random.key_data(leaf) if _is_key(leaf) else leaf
 
 
-def _target(leaf: Any) -> jax.ShapeDtypeStruct:
-  """The shape, dtype and placement a leaf of the template is restored as."""
+def _target(leaf: Any) -> np.ndarray:
+  """The host array a leaf of the template is restored into."""
   stored = jax.eval_shape(jax.random.key_data, leaf) if _is_key(leaf) else leaf
-  sharding = (getattr(leaf, 'sharding', None)
-              or jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-  return jax.ShapeDtypeStruct(stored.shape, stored.dtype, sharding=sharding)
+  return np.empty(stored.shape, stored.dtype)
 
 
 def _signature(leaves: list[Any]) -> list[list[Any]]:
@@ -119,14 +117,21 @@ class RunCheckpointer:
 
   def latest(
       self, like: Any | Callable[[Mapping[str, Any]], Any],
+      place: Callable[[Any], Any] | None = None,
   ) -> tuple[Any, dict[str, Any]] | None:
     """The newest checkpoint, restored into the structure of ``like``.
+
+    Arrays are read to the host whole, then placed: a checkpoint saved on
+    any devices restores on any others.
 
     Args:
       like: a template of the state (e.g. a freshly initialized one; leaves
         may be :class:`jax.ShapeDtypeStruct`, except PRNG keys), or a
         function from the checkpoint's progress to one, for states whose
         structure changes as the run goes.
+      place: puts the restored pytree on devices (e.g.
+        :meth:`experiments.training.Learner.place`); default:
+        :func:`jax.device_put` on the default device.
 
     Returns:
       ``(state, progress)``, or None when the folder has no checkpoint.
@@ -154,7 +159,9 @@ class RunCheckpointer:
         if _is_key(leaf) else array
         for leaf, array in zip(leaves, (arrays['state'][f'{i:05d}']
                                         for i in range(len(leaves))))]
-    return jax.tree.unflatten(treedef, restored), record['progress']
+    state = jax.tree.unflatten(treedef, restored)
+    return (jax.device_put(state) if place is None else place(state),
+            record['progress'])
 
   @contextlib.contextmanager
   def catching_signals(self) -> Iterator[None]:

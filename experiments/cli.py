@@ -15,11 +15,13 @@ and keeps its traceback.
 import argparse
 from collections.abc import Callable, Sequence
 import dataclasses
+import os
 from pathlib import Path
 import sys
 import time
 
 from experiments import data
+from experiments import devices
 from experiments import errors
 from experiments import methods
 from experiments import protocol
@@ -182,6 +184,45 @@ def _add_common(parser: argparse.ArgumentParser, *,
   for flag, text in _SIZE_FLAGS.items():
     sizes.add_argument(f'--{flag}', type=_at_least(1), default=None,
                        help=f'{text} (default: the preset\'s)')
+  _add_device_flags(parser)
+
+
+def _add_device_flags(parser: argparse.ArgumentParser) -> None:
+  group = parser.add_argument_group(
+      'devices and checkpoints',
+      'where runs compute: each step\'s batch is split over the devices of '
+      'every process (results match one device up to the order of '
+      'floating-point sums)')
+  group.add_argument(
+      '--devices', type=_at_least(1), default=None,
+      help='devices per process (default: all local devices)')
+  group.add_argument(
+      '--coordinator', default=None, metavar='HOST:PORT',
+      help='several hosts: process 0\'s address; give --num-processes and '
+           '--process-id too, or set JAX_COORDINATOR_ADDRESS and let JAX '
+           'detect the rest (SLURM, Open MPI, Cloud TPU). Every process runs '
+           'the same command; only process 0 writes files')
+  group.add_argument('--num-processes', type=_at_least(1), default=None,
+                     help='several hosts: how many processes take part')
+  group.add_argument('--process-id', type=_at_least(0), default=None,
+                     help="several hosts: this process's index, from 0")
+  group.add_argument(
+      '--checkpoint-dir', type=Path, default=None,
+      help='checkpoint each run while it trains under DIR/<stream>/<method>/'
+           '<run>/<code fingerprint>/ after each task; rerunning the same '
+           'command resumes an interrupted run bit for bit (SIGTERM/SIGINT '
+           'save and stop); a finished run\'s checkpoints are deleted')
+  group.add_argument(
+      '--checkpoint-every', type=_at_least(1), default=None,
+      help='with --checkpoint-dir, also checkpoint every N training steps')
+
+
+def _join_processes(args: argparse.Namespace) -> None:
+  """Joins a multi-process run when the flags or JAX's variables ask."""
+  flags = (args.coordinator, args.num_processes, args.process_id)
+  if any(flag is not None for flag in flags) or os.environ.get(
+      'JAX_COORDINATOR_ADDRESS'):
+    devices.initialize(*flags)
 
 
 _SWEPT = [p.name for p in presets.PRESETS.values() if p.search is not None]
@@ -234,15 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
                      for p in presets.PRESETS.values())
       + '. Hyperparameters: those the committed sweep chose '
         '(experiments/results/<stream>.json), else built-in defaults')
-  run.add_argument(
-      '--checkpoint-dir', type=Path, default=None,
-      help='checkpoint each run (stream, method, seed) under DIR/<stream>/'
-           '<method>/<tag>-<seed>/ after each task; rerunning the same '
-           'command resumes an interrupted run bit for bit (SIGTERM/SIGINT '
-           'save and stop); a finished run\'s checkpoints are deleted')
-  run.add_argument(
-      '--checkpoint-every', type=_at_least(1), default=None,
-      help='with --checkpoint-dir, also checkpoint every N training steps')
 
   tune = commands.add_parser(
       'tune', help="try each method's configurations (validation ACC) on the "
@@ -362,13 +394,12 @@ def _search(args: argparse.Namespace,
 
 
 def _cache(args: argparse.Namespace, out: Path) -> sweep.RunCache:
-  checkpoint_dir = getattr(args, 'checkpoint_dir', None)  # run only
-  checkpoint_every = getattr(args, 'checkpoint_every', None)
-  if checkpoint_every is not None and checkpoint_dir is None:
+  if args.checkpoint_every is not None and args.checkpoint_dir is None:
     raise errors.UserError('--checkpoint-every needs --checkpoint-dir')
   return sweep.RunCache(out, args.data_dir, progress=not args.no_progress,
-                        checkpoint_dir=checkpoint_dir,
-                        checkpoint_every=checkpoint_every)
+                        checkpoint_dir=args.checkpoint_dir,
+                        checkpoint_every=args.checkpoint_every,
+                        mesh=devices.make_mesh(args.devices))
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -442,6 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   """Runs a command; returns the exit code (2 for a user error)."""
   args = build_parser().parse_args(argv)
   try:
+    if hasattr(args, 'devices'):
+      _join_processes(args)
     return _COMMANDS[args.command](args) or 0
   except errors.UserError as error:
     if args.debug:

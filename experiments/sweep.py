@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from experiments import checkpoints
+from experiments import devices
 from experiments import errors
 from experiments import fingerprint
 from experiments import methods
@@ -49,16 +50,28 @@ def _to_json(value: Any) -> Any:
 
 
 def write_json(path: Path, value: Any) -> None:
-  """Writes ``value`` as JSON atomically (a partial file is never seen)."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_suffix('.tmp')
-  tmp.write_text(json.dumps(_to_json(value), indent=1, sort_keys=True) + '\n')
-  os.replace(tmp, path)
+  """Writes ``value`` as JSON atomically (a partial file is never seen).
+
+  In a multi-process run only process 0 writes, and every process waits
+  until it has (so that all read the same files afterwards).
+  """
+  if devices.is_primary():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix('.tmp')
+    tmp.write_text(
+        json.dumps(_to_json(value), indent=1, sort_keys=True) + '\n')
+    os.replace(tmp, path)
+  devices.barrier(f'wrote {path}')
 
 
-def device_label() -> str:
-  """The device runs use, and the JAX version, as recorded in runs."""
-  return f'{training.device_name()}, JAX {jax.__version__}'
+def device_label(mesh: jax.sharding.Mesh | None = None) -> str:
+  """The devices runs use, and the JAX version, as recorded in runs.
+
+  E.g. ``'cpu (2 cores, x86_64), JAX 0.10.2'``, or with ``' x 8'`` after
+  the device when the mesh splits batches over 8 of them.
+  """
+  count = '' if mesh is None or mesh.size == 1 else f' x {mesh.size}'
+  return f'{training.device_name()}{count}, JAX {jax.__version__}'
 
 
 # Keys of run configurations written before the fingerprint replaced them.
@@ -86,7 +99,7 @@ def _same_config(stored: Mapping[str, Any], config: Mapping[str, Any]) -> bool:
 
 def _train(config: Mapping[str, Any], data_dir: str | None, progress: bool,
            checkpointer: checkpoints.RunCheckpointer | None = None,
-           ) -> dict[str, Any]:
+           mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """Trains the run ``config`` keys; returns its result as stored."""
   setup = Setup.from_config(config['setup'])
   result = training.run(
@@ -94,7 +107,7 @@ def _train(config: Mapping[str, Any], data_dir: str | None, progress: bool,
       methods.parse_method(config['method']), config['hyperparams'],
       setup.protocol, config['seed'],
       task_hyperparams=config['task_hyperparams'], progress=progress,
-      checkpointer=checkpointer)
+      checkpointer=checkpointer, mesh=mesh)
   return _to_json(dataclasses.asdict(result))
 
 
@@ -178,18 +191,22 @@ class RunCache:
       nowhere.
     checkpoint_every: also checkpoint every this many steps (None: after
       each task only).
+    mesh: the devices runs split their batches over
+      (:func:`experiments.devices.make_mesh`); default: all of them.
   """
 
   def __init__(self, out: Path, data_dir: str | None, *,
                progress: bool = True, log: Callable[[str], None] = print,
                checkpoint_dir: Path | None = None,
-               checkpoint_every: int | None = None):
+               checkpoint_every: int | None = None,
+               mesh: jax.sharding.Mesh | None = None):
     self.out = out
     self.data_dir = data_dir
     self.progress = progress
     self.log = log
     self.checkpoint_dir = checkpoint_dir
     self.checkpoint_every = checkpoint_every
+    self.mesh = devices.make_mesh() if mesh is None else mesh
     self.mismatches: list[str] = []
     self._verified: dict[str, str | None] = {}  # group -> vouching run
 
@@ -262,12 +279,16 @@ class RunCache:
           self.checkpoint_dir
           / path.relative_to(self.out / 'runs').with_suffix('') / code_id,
           every_steps=self.checkpoint_every)
-    record = {'config': config, 'device': device_label(), 'fingerprint': code,
-              **_train(config, self.data_dir, self.progress, checkpointer)}
+    record = {'config': config, 'device': device_label(self.mesh),
+              'fingerprint': code,
+              **_train(config, self.data_dir, self.progress, checkpointer,
+                       self.mesh)}
     write_json(path, record)
     if checkpointer is not None:  # the run's file is its record now
       checkpointer.close()
-      shutil.rmtree(checkpointer.directory)
+      devices.barrier(f'closed {checkpointer.directory}')
+      if devices.is_primary():
+        shutil.rmtree(checkpointer.directory)
     return CachedRun(record, reused=False)
 
 

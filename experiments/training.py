@@ -8,6 +8,9 @@ Each step is one jitted call, dispatched asynchronously: the host waits for
 the device only a few times per epoch, to advance the progress bar. (A
 ``lax.fori_loop`` over steps was measured 8x slower for the CNN on XLA:CPU,
 whose convolutions lose their fast path inside a while loop.)
+A run computes on a data-parallel mesh (:mod:`experiments.devices`): by
+default every local device of every process, each step's batch split over
+them.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +33,7 @@ import tqdm
 
 import classp_optax
 from experiments import checkpoints
+from experiments import devices
 from experiments import errors
 from experiments import methods
 from experiments import metrics
@@ -69,6 +73,7 @@ class RunResult:
     diverged: ``{'task': t, 'step': s}``, the first step (counted within
       task ``t``) whose loss or params were not finite, where the run
       stopped; None when it finished.
+    devices: how many devices each step's batch was split over.
   """
   test_acc: np.ndarray
   val_acc: np.ndarray
@@ -77,6 +82,7 @@ class RunResult:
   wall_s: float
   diagnostics: dict[str, list[float]]
   diverged: dict[str, int] | None = None
+  devices: int = 1
 
 
 class TrainState(NamedTuple):
@@ -104,27 +110,60 @@ class Learner:
     optimizer: any optax transformation.
     regularizer: any :class:`experiments.regularizers.Regularizer`.
     logit_masks: bool [num_tasks, num_classes]: each task's logits.
+    mesh: the devices each batch is split over
+      (:func:`experiments.devices.make_mesh`); default: all of them. Arrays
+      the learner's functions take are placed with :meth:`place`.
   """
 
   def __init__(self, graphdef: nnx.GraphDef,
                optimizer: optax.GradientTransformation,
                regularizer: regularizers.Regularizer,
-               logit_masks: np.ndarray):
+               logit_masks: np.ndarray,
+               mesh: jax.sharding.Mesh | None = None):
     self.graphdef = graphdef
     self.optimizer = optimizer
     self.regularizer = regularizer
-    self.logit_masks = jnp.asarray(logit_masks)
-    self.train_step = jax.jit(self._train_step)
-    self.correct = jax.jit(self._correct)
+    self.mesh = devices.make_mesh() if mesh is None else mesh
+    self._replicated = devices.replicated(self.mesh)
+    self._batched = devices.batched(self.mesh)
+    self.logit_masks = self.place(logit_masks)
+    self.train_step = jax.jit(self._train_step,
+                              out_shardings=self._replicated)
+    self.correct = jax.jit(self._correct, out_shardings=self._replicated)
+    # The evaluation batch: about 500 examples, split evenly over the mesh.
+    self.eval_batch = -(-_EVAL_BATCH // self.mesh.size) * self.mesh.size
+
+  def place(self, tree: Any) -> Any:
+    """A pytree of arrays, copied whole onto every device of the mesh."""
+    return jax.device_put(tree, self._replicated)
+
+  def place_members(self, splits: Sequence[streams.Split]) -> streams.Split:
+    """The runs' splits of one task, placed as the train step takes them."""
+    (split,) = splits
+    return self.place(split)
 
   def init_state(self, params: optax.Params, key: chex.PRNGKey) -> TrainState:
     """The state before the first step: fresh optimizer and regularizer."""
-    return TrainState(
-        params=params, opt_state=self.optimizer.init(params),
-        reg_state=self.regularizer.init(params), key=key,
-        loss_sum=jnp.zeros(()), correct=jnp.zeros((), jnp.int32),
-        seen=jnp.zeros((), jnp.int32), step=jnp.zeros((), jnp.int32),
-        diverged_at=jnp.full((), -1, jnp.int32))
+    # Through the host, so that arrays of any device (or process) fit.
+    params, key_data = self.place(
+        jax.device_get((params, jax.random.key_data(key))))
+    impl = jax.random.key_impl(key)
+
+    def init(params, key_data):
+      return TrainState(
+          params=params, opt_state=self.optimizer.init(params),
+          reg_state=self.regularizer.init(params),
+          key=jax.random.wrap_key_data(key_data, impl=impl),
+          loss_sum=jnp.zeros(()), correct=jnp.zeros((), jnp.int32),
+          seen=jnp.zeros((), jnp.int32), step=jnp.zeros((), jnp.int32),
+          diverged_at=jnp.full((), -1, jnp.int32))
+
+    return jax.jit(init, out_shardings=self._replicated)(params, key_data)
+
+  def _split_batch(self, *arrays: chex.Array) -> tuple[chex.Array, ...]:
+    """The arrays of a batch, each split over the mesh along its examples."""
+    return tuple(jax.lax.with_sharding_constraint(a, self._batched)
+                 for a in arrays)
 
   def logits(self, params: optax.Params, x: chex.Array, task: chex.Array, *,
              train: bool = False,
@@ -144,9 +183,10 @@ class Learner:
     """One step on the batch ``order[index]`` of the epoch's ``split``."""
     batch = order[index]
     key, dropout_key = jax.random.split(state.key)
+    x, y, task = self._split_batch(split.x[batch], split.y[batch],
+                                   split.task[batch])
     (loss, correct), grads = jax.value_and_grad(self._loss, has_aux=True)(
-        state.params, split.x[batch], split.y[batch], split.task[batch],
-        dropout_key)
+        state.params, x, y, task, dropout_key)
     penalty_grads = jax.grad(self.regularizer.penalty)(state.params,
                                                        state.reg_state)
     total = optax.tree.add(grads, penalty_grads)
@@ -164,20 +204,22 @@ class Learner:
                       diverged_at)
 
   def _correct(self, params, x, y, task) -> chex.Array:
+    x, y, task = self._split_batch(x, y, task)
     return jnp.sum(jnp.argmax(self.logits(params, x, task), -1) == y)
 
   def accuracy(self, params: optax.Params, split: streams.Split) -> float:
     """Accuracy on a split, in batches of one shape (one compilation)."""
     n = split.y.shape[0]
-    pad = -n % _EVAL_BATCH
+    size = self.eval_batch
+    pad = -n % size
     # Padded labels are -1: never counted as correct.
     x = jnp.pad(split.x, [(0, pad)] + [(0, 0)] * (split.x.ndim - 1))
     y = jnp.pad(split.y, (0, pad), constant_values=-1)
     task = jnp.pad(split.task, (0, pad))
     correct = sum(
-        self.correct(params, x[i:i + _EVAL_BATCH], y[i:i + _EVAL_BATCH],
-                     task[i:i + _EVAL_BATCH])
-        for i in range(0, n + pad, _EVAL_BATCH))
+        self.correct(params, x[i:i + size], y[i:i + size],
+                     task[i:i + size])
+        for i in range(0, n + pad, size))
     return float(correct) / n
 
   def task_data(self, x: chex.Array, y: chex.Array,
@@ -186,6 +228,51 @@ class Learner:
     output = _ExampleOutput(self.graphdef,
                             tuple(np.asarray(self.logit_masks[task]).tolist()))
     return regularizers.TaskData(x, y, _ExampleLoss(output), output)
+
+  # What the shared loop (:func:`train_tasks`) asks of the runs it trains,
+  # one value per run: here one run; a population learner overrides these.
+
+  def orders(self, rngs: Sequence[np.random.Generator], n: int,
+             shuffle: bool, steps: int, batch_size: int) -> chex.Array:
+    """An epoch's batches of example indices, ``[steps, batch_size]``."""
+    (rng,) = rngs
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    return self.place(order[:steps * batch_size].reshape(steps, batch_size))
+
+  def accuracies(self, params: optax.Params,
+                 split: streams.Split) -> np.ndarray:
+    """Each run's accuracy on a split, ``[runs]``."""
+    return np.array([self.accuracy(params, split)])
+
+  def diagnostic_values(self, diagnostic: Callable[[optax.OptState], Any],
+                        opt_state: optax.OptState) -> np.ndarray:
+    """Each run's value of an optimizer diagnostic, ``[runs]``."""
+    return np.array([float(diagnostic(opt_state))])
+
+  def diverged_at(self, state: TrainState) -> np.ndarray:
+    """Each run's first non-finite step, or -1, ``[runs]``."""
+    return np.atleast_1d(np.asarray(state.diverged_at))
+
+  def set_hyperparams(self, state: TrainState,
+                      values: Mapping[str, Any]) -> TrainState:
+    """The state with the optimizer's injected hyperparameters replaced."""
+    return state._replace(opt_state=classp_optax.set_hyperparams(
+        state.opt_state, **values))
+
+  def consolidate(self, state: TrainState, split: streams.Split, task: int,
+                  num_samples: int,
+                  rngs: Sequence[np.random.Generator]) -> TrainState:
+    """Ends a task: the regularizer consolidates on a random subset of it."""
+    (rng,) = rngs
+    subset = rng.permutation(split.y.shape[0])[:num_samples]
+    return state._replace(reg_state=self.regularizer.end_task(
+        state.reg_state, state.params,
+        self.task_data(split.x[subset], split.y[subset], task)))
+
+  def member_bytes(self, state: TrainState) -> tuple[int, int]:
+    """One run's optimizer plus regularizer state, and params, in bytes."""
+    return (metrics.tree_bytes((state.opt_state, state.reg_state)),
+            metrics.tree_bytes(state.params))
 
 
 def _all_finite(tree: Any) -> chex.Array:
@@ -235,38 +322,39 @@ class Phase(NamedTuple):
   steps: int | None = None
 
 
-def _on_device(split: streams.Split) -> streams.Split:
-  return jax.tree.map(jnp.asarray, split)
-
-
-def _phases(stream: streams.Stream, spec: methods.MethodSpec,
-            protocol: Protocol) -> list[Phase]:
+def _phases(member_streams: Sequence[streams.Stream],
+            spec: methods.MethodSpec, protocol: Protocol,
+            learner: Learner) -> list[Phase]:
   """One phase per task, or one on all tasks' data for joint training.
 
-  Joint training with ``protocol.steps_per_task`` takes as many steps as the
-  whole stream.
+  Each phase holds every run's split (``member_streams``: one stream per run
+  of the learner). Joint training with ``protocol.steps_per_task`` takes as
+  many steps as the whole stream.
   """
-  trains = [_on_device(task.train) for task in stream.tasks]
+  tasks = [stream.tasks for stream in member_streams]
   steps = protocol.steps_per_task
   if spec.joint:
     # Joint training always shuffles: all tasks' examples are mixed.
-    return [Phase('all tasks', jax.tree.map(lambda *a: jnp.concatenate(a),
-                                            *trains),
+    return [Phase('all tasks', learner.place_members([
+        jax.tree.map(lambda *a: np.concatenate(a), *(t.train for t in own))
+        for own in tasks]),
                   protocol.epochs_of(0), shuffle=True,
-                  steps=None if steps is None else steps * len(trains))]
-  return [Phase(task.name, train, protocol.epochs_of(index), protocol.shuffle,
-                steps)
-          for index, (task, train) in enumerate(zip(stream.tasks, trains))]
+                  steps=None if steps is None else steps * len(tasks[0]))]
+  return [Phase(task.name,
+                learner.place_members([own[index].train for own in tasks]),
+                protocol.epochs_of(index), protocol.shuffle, steps)
+          for index, task in enumerate(tasks[0])]
 
 
 def _train_phase(
     learner: Learner, state: TrainState, phase: Phase, batch_size: int,
-    rng: np.random.Generator, progress_label: str | None, *, done: int = 0,
+    rngs: Sequence[np.random.Generator], progress_label: str | None, *,
+    done: int = 0,
     on_step: Callable[[TrainState, int, dict[str, Any]], None] | None = None,
 ) -> TrainState:
   """Trains one phase; shows a progress bar unless the label is None.
 
-  Stops early, within a tenth of an epoch of it, once a step's loss or
+  Stops early, within a tenth of an epoch of it, once every run's loss or
   params are not finite (``state.diverged_at`` records which step).
 
   Args:
@@ -274,23 +362,24 @@ def _train_phase(
     state: the state before the phase's step ``done``.
     phase: what to train on.
     batch_size: examples per step.
-    rng: draws each epoch's order.
+    rngs: draw each epoch's order, one per run.
     progress_label: the progress bar's label; None hides it.
-    done: steps of the phase already taken (when resuming a checkpoint):
-      ``rng`` must then be as it was when the order of the epoch of step
-      ``done`` was drawn (the current state when ``done`` is 0); that order
-      is drawn again and its first steps skipped.
+    done: steps of the phase already taken (when resuming a checkpoint of
+      one run): ``rngs`` must then be as they were when the order of the
+      epoch of step ``done`` was drawn (the current state when ``done`` is
+      0); that order is drawn again and its first steps skipped.
     on_step: called after each step with the state, the phase's steps taken
-      and ``rng.bit_generator.state`` as it was before the current epoch's
-      order was drawn (what a resume passes back as ``done`` and ``rng``).
+      and ``rngs[0].bit_generator.state`` as it was before the current
+      epoch's order was drawn (what a resume passes back as ``done`` and
+      ``rngs``).
 
   Returns:
-    The state after the phase, or after the chunk where it diverged.
+    The state after the phase, or after the chunk where every run diverged.
 
   Raises:
     errors.ProtocolError: if the split is smaller than one batch.
   """
-  n = phase.split.y.shape[0]
+  n = phase.split.y.shape[-1]
   steps = n // batch_size
   if steps == 0:
     raise errors.ProtocolError(
@@ -303,9 +392,8 @@ def _train_phase(
                  disable=None if progress_label else True,
                  unit='step') as bar:
     for first in range(max(done - 1, 0) // steps * steps, total, steps):
-      epoch_rng = rng.bit_generator.state
-      order = rng.permutation(n) if phase.shuffle else np.arange(n)
-      order = jnp.asarray(order[:steps * batch_size].reshape(steps, batch_size))
+      epoch_rng = rngs[0].bit_generator.state
+      order = learner.orders(rngs, n, phase.shuffle, steps, batch_size)
       epoch_steps = min(steps, total - first)
       taken = max(done - first, 0)  # steps of this epoch before a resume
       for start in range(taken - taken % chunk, epoch_steps, chunk):
@@ -314,13 +402,13 @@ def _train_phase(
           state = learner.train_step(state, phase.split, order, index)
           if on_step is not None:
             on_step(state, first + index + 1, epoch_rng)
-        if int(state.diverged_at) >= 0:
+        if np.all(learner.diverged_at(state) >= 0):
           return state
         if not bar.disable:
           loss, correct, seen = jax.device_get(
               (state.loss_sum, state.correct, state.seen))
-          bar.set_postfix(loss=f'{loss / (stop - start):.3f}',
-                          acc=f'{correct / seen:.3f}')
+          bar.set_postfix(loss=f'{np.mean(loss) / (stop - start):.3f}',
+                          acc=f'{np.sum(correct) / np.sum(seen):.3f}')
           state = state._replace(loss_sum=jnp.zeros_like(state.loss_sum),
                                  correct=jnp.zeros_like(state.correct),
                                  seen=jnp.zeros_like(state.seen))
@@ -328,20 +416,12 @@ def _train_phase(
   return state
 
 
-def _consolidate(learner: Learner, state: TrainState, split: streams.Split,
-                 task: int, num_samples: int,
-                 rng: np.random.Generator) -> TrainState:
-  """Ends a task: the regularizer consolidates on a random subset of it."""
-  subset = rng.permutation(split.y.shape[0])[:num_samples]
-  return state._replace(reg_state=learner.regularizer.end_task(
-      state.reg_state, state.params,
-      learner.task_data(split.x[subset], split.y[subset], task)))
-
-
 def _start(stream: streams.Stream, spec: methods.MethodSpec,
            hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
-           injectable: bool) -> tuple[Learner, TrainState]:
+           injectable: bool,
+           mesh: jax.sharding.Mesh) -> tuple[Learner, TrainState]:
   """The learner and its first state: model, optimizer, regularizer."""
+  devices.check_divisible(protocol.batch_size, mesh.size, 'the batch size')
   model = models.make_model(protocol.model, stream.num_classes, seed=seed,
                             hidden=protocol.hidden,
                             input_shape=stream.input_shape,
@@ -352,7 +432,7 @@ def _start(stream: streams.Stream, spec: methods.MethodSpec,
   all_heads = np.ones(stream.num_classes, bool)
   learner = Learner(graphdef, optimizer, regularizer, np.stack([
       all_heads if t.logit_mask is None else t.logit_mask
-      for t in stream.tasks]))
+      for t in stream.tasks]), mesh)
   return learner, learner.init_state(params, jax.random.key(seed))
 
 
@@ -393,13 +473,12 @@ class _Saver:
   """
 
   def __init__(self, checkpointer: checkpoints.RunCheckpointer,
-               identity: dict[str, Any], test_rows: list[list[float]],
-               val_rows: list[list[float]],
-               recorded: dict[str, list[float]]):
+               identity: dict[str, Any], record: 'RunRecord'):
     self.checkpointer = checkpointer
     self.identity = identity
-    self.results = {'test_acc': test_rows, 'val_acc': val_rows,
-                    'diagnostics': recorded}
+    # The record's lists, which the loop appends to.
+    self.results = {'test_acc': record.test_acc, 'val_acc': record.val_acc,
+                    'diagnostics': record.diagnostics}
 
   def save(self, state: TrainState, phase: int, done: int,
            rng_state: dict[str, Any]) -> None:
@@ -448,6 +527,7 @@ def run(
     progress: bool = True,
     on_task_end: Callable[[int, TrainState], None] | None = None,
     checkpointer: checkpoints.RunCheckpointer | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> RunResult:
   """Trains one method on a stream and tests it after each task.
 
@@ -468,7 +548,11 @@ def run(
     checkpointer: where the run saves itself after each task and every
       ``checkpointer.every_steps`` steps, and resumes from when it holds a
       checkpoint; the result is then bit for bit the uninterrupted run's
-      (``wall_s`` apart). SIGTERM and SIGINT save and stop the run.
+      (``wall_s`` apart). SIGTERM and SIGINT save and stop the run. A
+      checkpoint resumes on any mesh (e.g. one saved on 8 devices on 1).
+    mesh: the devices each step's batch is split over
+      (:func:`experiments.devices.make_mesh`); default: every local device
+      of every process. The batch size must be a multiple of its size.
 
   Returns:
     A :class:`RunResult`.
@@ -476,24 +560,16 @@ def run(
   Raises:
     errors.Interrupted: a signal stopped the checkpointed run (saved).
     errors.UserError: the checkpointer holds another run's checkpoint.
+    errors.ProtocolError: the batch does not split over the mesh.
   """
   start_time = time.perf_counter()
-  if task_hyperparams is None:
-    task_hyperparams = methods.task_schedule(spec, len(stream.tasks))
-  if task_hyperparams is not None and len(task_hyperparams) != len(
-      stream.tasks):
-    raise ValueError(f'task_hyperparams has {len(task_hyperparams)} entries '
-                     f'for {len(stream.tasks)} tasks.')
+  task_hyperparams = _schedule(spec, stream, task_hyperparams)
   learner, state = _start(stream, spec, hyperparams, protocol, seed,
-                          injectable=task_hyperparams is not None)
-  diagnostics = optimizers.get(spec.optimizer_name(hyperparams)).diagnostics
+                          injectable=task_hyperparams is not None,
+                          mesh=devices.make_mesh() if mesh is None else mesh)
   rng = np.random.default_rng(seed)
-  tests = [_on_device(task.test) for task in stream.tasks]
-  vals = [_on_device(task.val) for task in stream.tasks]
-  phases = _phases(stream, spec, protocol)
-  test_rows, val_rows = [], []
-  recorded = {name: [] for name in diagnostics}
-  diverged = None
+  phases = _phases([stream], spec, protocol, learner)
+  records = [RunRecord.empty(spec, hyperparams)]
   first_phase, done = 0, 0  # where training starts (later when resuming)
   saver = None
   if checkpointer is not None:
@@ -508,47 +584,153 @@ def run(
       return _state_like(learner, state, phases, protocol.fisher_samples,
                          0 if spec.joint else progress['phase'])
 
-    resumed = checkpointer.latest(like)
+    resumed = checkpointer.latest(like, learner.place)
     if resumed is not None:
       state, saved = resumed
       first_phase, done = saved['phase'], saved['done']
       rng.bit_generator.state = saved['rng']
-      test_rows, val_rows = saved['test_acc'], saved['val_acc']
-      recorded = saved['diagnostics']
-    saver = _Saver(checkpointer, identity, test_rows, val_rows, recorded)
+      records = [RunRecord(saved['test_acc'], saved['val_acc'],
+                           saved['diagnostics'])]
+    saver = _Saver(checkpointer, identity, records[0])
   with (contextlib.nullcontext() if checkpointer is None
         else checkpointer.catching_signals()):
-    for index in range(first_phase, len(phases)):
-      phase = phases[index]
-      if task_hyperparams is not None and done == 0:
-        state = state._replace(opt_state=classp_optax.set_hyperparams(
-            state.opt_state, **task_hyperparams[index]))
-      first_step = int(state.step) - done
-      state = _train_phase(
-          learner, state, phase, protocol.batch_size, rng,
-          f'{spec.name} {phase.name}' if progress else None, done=done,
-          on_step=None if saver is None
-          else functools.partial(saver.after_step, index, first_step))
-      done = 0
-      if int(state.diverged_at) >= 0:
-        diverged = {'task': index, 'step': int(state.diverged_at) - first_step}
-        break
-      if not spec.joint:
-        state = _consolidate(learner, state, phase.split, index,
-                             protocol.fisher_samples, rng)
-      test_rows.append([learner.accuracy(state.params, s) for s in tests])
-      val_rows.append([learner.accuracy(state.params, s) for s in vals])
-      for name, diagnostic in diagnostics.items():
-        recorded[name].append(float(diagnostic(state.opt_state)))
-      if saver is not None:
-        saver.save(state, index + 1, 0, rng.bit_generator.state)
-      if on_task_end is not None:
-        on_task_end(index, state)
+    state = train_tasks(
+        learner, state, [stream], spec, protocol, phases, [rng], records,
+        diagnostics=_diagnostics(spec, hyperparams),
+        task_hyperparams=task_hyperparams, progress=progress,
+        first_phase=first_phase, done=done, saver=saver,
+        on_task_end=on_task_end)
     if saver is not None:
       saver.stop_if_interrupted()
-  return RunResult(
-      test_acc=np.array(test_rows), val_acc=np.array(val_rows),
-      state_bytes=metrics.tree_bytes((state.opt_state, state.reg_state)),
-      param_bytes=metrics.tree_bytes(state.params),
-      wall_s=time.perf_counter() - start_time,
-      diagnostics=recorded, diverged=diverged)
+  (result,) = _results(learner, state, records, start_time)
+  return result
+
+
+def _schedule(
+    spec: methods.MethodSpec, stream: streams.Stream,
+    task_hyperparams: Sequence[Mapping[str, Any]] | None,
+) -> Sequence[Mapping[str, Any]] | None:
+  """The per-task hyperparameters: given, else the method's schedule."""
+  if task_hyperparams is None:
+    task_hyperparams = methods.task_schedule(spec, len(stream.tasks))
+  if task_hyperparams is not None and len(task_hyperparams) != len(
+      stream.tasks):
+    raise ValueError(f'task_hyperparams has {len(task_hyperparams)} entries '
+                     f'for {len(stream.tasks)} tasks.')
+  return task_hyperparams
+
+
+@dataclasses.dataclass
+class RunRecord:
+  """What one run has measured so far (see :class:`RunResult`)."""
+  test_acc: list[list[float]]
+  val_acc: list[list[float]]
+  diagnostics: dict[str, list[float]]
+  diverged: dict[str, int] | None = None
+
+  @classmethod
+  def empty(cls, spec: methods.MethodSpec,
+            hyperparams: Mapping[str, Any]) -> 'RunRecord':
+    return cls([], [], {name: [] for name in _diagnostics(spec, hyperparams)})
+
+
+def _diagnostics(
+    spec: methods.MethodSpec, hyperparams: Mapping[str, Any],
+) -> Mapping[str, Callable[[optax.OptState], Any]]:
+  return optimizers.get(spec.optimizer_name(hyperparams)).diagnostics
+
+
+def train_tasks(
+    learner: Learner, state: TrainState,
+    member_streams: Sequence[streams.Stream], spec: methods.MethodSpec,
+    protocol: Protocol, phases: Sequence[Phase],
+    rngs: Sequence[np.random.Generator], records: Sequence[RunRecord], *,
+    diagnostics: Mapping[str, Callable[[optax.OptState], Any]],
+    task_hyperparams: Sequence[Mapping[str, Any]] | None = None,
+    progress: bool = True, first_phase: int = 0, done: int = 0,
+    saver: '_Saver | None' = None,
+    on_task_end: Callable[[int, TrainState], None] | None = None,
+) -> TrainState:
+  """The loop every run goes through, for one run or a population.
+
+  Trains the phases from ``first_phase`` (its first ``done`` steps already
+  taken), and after each task consolidates the regularizer and tests every
+  task; each run's results go to its record. A run whose loss or params stop
+  being finite is recorded as diverged at that task and step, and keeps no
+  later rows; the loop stops once every run has.
+
+  Args:
+    learner: the runs' jitted functions (one run, or a population).
+    state: their state.
+    member_streams: each run's stream (its test and validation splits).
+    spec: the method.
+    protocol: what the runs share.
+    phases: from :func:`_phases`.
+    rngs: each run's generator of data orders and consolidation subsets.
+    records: each run's results so far; appended to.
+    diagnostics: the optimizer's diagnostics, recorded after each task.
+    task_hyperparams: per-task optimizer hyperparameters (the same for
+      every run), set at each phase's start.
+    progress: show a progress bar per task.
+    first_phase: the phase to start from.
+    done: its steps already taken.
+    saver: checkpoints one run as it goes.
+    on_task_end: called with the task's index and the state after each
+      task.
+
+  Returns:
+    The state after the last phase, or where every run diverged.
+  """
+  tests = [learner.place_members([s.tasks[t].test for s in member_streams])
+           for t in range(len(member_streams[0].tasks))]
+  vals = [learner.place_members([s.tasks[t].val for s in member_streams])
+          for t in range(len(member_streams[0].tasks))]
+  for index in range(first_phase, len(phases)):
+    phase = phases[index]
+    if task_hyperparams is not None and done == 0:
+      state = learner.set_hyperparams(state, task_hyperparams[index])
+    first_step = int(np.atleast_1d(jax.device_get(state.step))[0]) - done
+    state = _train_phase(
+        learner, state, phase, protocol.batch_size, rngs,
+        f'{spec.name} {phase.name}' if progress else None, done=done,
+        on_step=None if saver is None
+        else functools.partial(saver.after_step, index, first_step))
+    done = 0
+    for record, step in zip(records, learner.diverged_at(state)):
+      if record.diverged is None and step >= 0:
+        record.diverged = {'task': index, 'step': int(step) - first_step}
+    if all(record.diverged is not None for record in records):
+      break
+    if not spec.joint:
+      state = learner.consolidate(state, phase.split, index,
+                                  protocol.fisher_samples, rngs)
+    test_rows = np.stack([learner.accuracies(state.params, s) for s in tests],
+                         axis=-1)
+    val_rows = np.stack([learner.accuracies(state.params, s) for s in vals],
+                        axis=-1)
+    values = {name: learner.diagnostic_values(diagnostic, state.opt_state)
+              for name, diagnostic in diagnostics.items()}
+    for member, record in enumerate(records):
+      if record.diverged is None:
+        record.test_acc.append(test_rows[member].tolist())
+        record.val_acc.append(val_rows[member].tolist())
+        for name in diagnostics:
+          record.diagnostics[name].append(float(values[name][member]))
+    if saver is not None:
+      saver.save(state, index + 1, 0, rngs[0].bit_generator.state)
+    if on_task_end is not None:
+      on_task_end(index, state)
+  return state
+
+
+def _results(learner: Learner, state: TrainState,
+             records: Sequence[RunRecord],
+             start_time: float) -> list[RunResult]:
+  """Each run's result; the wall time is the whole program's."""
+  state_bytes, param_bytes = learner.member_bytes(state)
+  wall_s = time.perf_counter() - start_time
+  return [RunResult(
+      test_acc=np.array(record.test_acc), val_acc=np.array(record.val_acc),
+      state_bytes=state_bytes, param_bytes=param_bytes, wall_s=wall_s,
+      diagnostics=record.diagnostics, diverged=record.diverged,
+      devices=learner.mesh.size) for record in records]

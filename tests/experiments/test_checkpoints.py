@@ -55,11 +55,12 @@ class _StopAfterSaves(checkpoints.RunCheckpointer):
       raise _Stop
 
 
-def _run(method, checkpointer=None, on_task_end=None, num_tasks=3):
+def _run(method, checkpointer=None, on_task_end=None, num_tasks=3, mesh=None):
   return training.run(_stream(num_tasks=num_tasks, task_heads=True),
                       methods.parse_method(method), _METHODS[method],
                       _PROTOCOL, seed=3, progress=False,
-                      on_task_end=on_task_end, checkpointer=checkpointer)
+                      on_task_end=on_task_end, checkpointer=checkpointer,
+                      mesh=mesh)
 
 
 def _assert_same(result, expected):
