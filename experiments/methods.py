@@ -140,17 +140,32 @@ def build(
   Raises:
     ValueError: naming a missing, unknown or invalid hyperparameter.
   """
-  regularizer_keys = regularizers.hyperparams(spec.regularizer)
-  optimizer_kwargs = {
-      k: v for k, v in hyperparams.items()
-      if k not in regularizer_keys and (spec.optimizer or k != 'base')}
-  regularizer = regularizers.make_regularizer(
-      spec.regularizer,
-      **{k: v for k, v in hyperparams.items() if k in regularizer_keys})
+  optimizer_kwargs, regularizer_kwargs = split_hyperparams(spec, hyperparams)
+  regularizer = regularizers.make_regularizer(spec.regularizer,
+                                              **regularizer_kwargs)
   optimizer = optimizers.make_optimizer(
       spec.optimizer_name(hyperparams), optimizer_kwargs,
       injectable=injectable)
   return optimizer, regularizer
+
+
+def split_hyperparams(
+    spec: MethodSpec, hyperparams: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+  """A method's hyperparameters as the optimizer's and the regularizer's.
+
+  ``'base'`` (which optimizer a regularizer trains with) is in neither.
+
+  Example::
+
+    split_hyperparams(parse_method('ewc'),
+                      {'base': 'sgd', 'learning_rate': 0.1, 'strength': 10.})
+    # ({'learning_rate': 0.1}, {'strength': 10.0})
+  """
+  regularizer_keys = regularizers.hyperparams(spec.regularizer)
+  return ({k: v for k, v in hyperparams.items()
+           if k not in regularizer_keys and (spec.optimizer or k != 'base')},
+          {k: v for k, v in hyperparams.items() if k in regularizer_keys})
 
 
 def default_hyperparams(name: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from experiments import errors
 from experiments import fingerprint
 from experiments import methods
 from experiments import metrics
+from experiments import population
 from experiments import search as search_lib
 from experiments import streams
 from experiments import training
@@ -111,6 +112,27 @@ def _train(config: Mapping[str, Any], data_dir: str | None, progress: bool,
   return _to_json(dataclasses.asdict(result))
 
 
+def _train_members(configs: Sequence[Mapping[str, Any]],
+                   data_dir: str | None, progress: bool,
+                   mesh: jax.sharding.Mesh | None = None,
+                   ) -> list[dict[str, Any]]:
+  """Trains the runs ``configs`` keys as one population; their results."""
+  setup = Setup.from_config(configs[0]['setup'])
+  member_streams = {}  # members of one seed share their stream
+  for config in configs:
+    if config['seed'] not in member_streams:
+      member_streams[config['seed']] = setup.make_stream(
+          config['seed'], data_dir, config.get('first_tasks'))
+  results = population.run_population(
+      [member_streams[c['seed']] for c in configs],
+      methods.parse_method(configs[0]['method']),
+      [c['hyperparams'] for c in configs], setup.protocol,
+      [c['seed'] for c in configs],
+      task_hyperparams=configs[0]['task_hyperparams'], progress=progress,
+      mesh=mesh)
+  return [_to_json(dataclasses.asdict(result)) for result in results]
+
+
 # What a retrained run must reproduce exactly (wall time and device apart).
 REPRODUCED = ('test_acc', 'val_acc', 'state_bytes', 'param_bytes',
               'diagnostics', 'diverged')
@@ -120,6 +142,15 @@ def _differences(fresh: Mapping[str, Any],
                  stored: Mapping[str, Any]) -> list[str]:
   # Runs stored before divergence was detected have no 'diverged': None.
   return [key for key in REPRODUCED if fresh[key] != stored.get(key)]
+
+
+class RunRequest(NamedTuple):
+  """A run asked of :meth:`RunCache.run_many` (see :meth:`RunCache.run`)."""
+  hyperparams: Mapping[str, Any]
+  seed: int
+  name: str
+  task_hyperparams: Sequence[Mapping[str, Any]] | None = None
+  first_tasks: int | None = None
 
 
 class CachedRun(NamedTuple):
@@ -193,13 +224,18 @@ class RunCache:
       each task only).
     mesh: the devices runs split their batches over
       (:func:`experiments.devices.make_mesh`); default: all of them.
+    population: the most runs trained as one population (see
+      :meth:`run_many`); None: :meth:`population_limit` decides.
   """
 
   def __init__(self, out: Path, data_dir: str | None, *,
                progress: bool = True, log: Callable[[str], None] = print,
                checkpoint_dir: Path | None = None,
                checkpoint_every: int | None = None,
-               mesh: jax.sharding.Mesh | None = None):
+               mesh: jax.sharding.Mesh | None = None,
+               population: int | None = None):
+    if population is not None and population < 1:
+      raise ValueError(f'population must be >= 1, got {population}')
     self.out = out
     self.data_dir = data_dir
     self.progress = progress
@@ -207,6 +243,7 @@ class RunCache:
     self.checkpoint_dir = checkpoint_dir
     self.checkpoint_every = checkpoint_every
     self.mesh = devices.make_mesh() if mesh is None else mesh
+    self.population = population
     self.mismatches: list[str] = []
     self._verified: dict[str, str | None] = {}  # group -> vouching run
 
@@ -235,15 +272,104 @@ class RunCache:
     Returns:
       The run's record and whether it came from the file.
     """
-    path = self.path(setup, method, name)
-    config = _run_config(setup, method, hyperparams, seed, task_hyperparams,
-                         first_tasks)
+    (cached,) = self.run_many(setup, method, [RunRequest(
+        hyperparams, seed, name, task_hyperparams, first_tasks)])
+    return cached
+
+  def run_many(
+      self, setup: Setup, method: str, requests: Sequence['RunRequest'],
+      on_done: Callable[[int, CachedRun], None] | None = None,
+  ) -> list[CachedRun]:
+    """Runs (or reuses) several runs of one method; see the class doc.
+
+    The runs to train that can share a population
+    (:func:`experiments.population.population_key`, the same screening and
+    schedule) train as populations of at most :meth:`population_limit`
+    members; the others one by one.
+
+    Args:
+      setup: the stream and protocol.
+      method: a method name.
+      requests: the runs.
+      on_done: called with a run's index in ``requests`` and its record as
+        soon as it is there (reused, or trained).
+
+    Returns:
+      Each run's record and whether it came from the file, in order.
+    """
     code = fingerprint.current(setup.stream, self.data_dir)
+    cached: list[CachedRun | None] = [None] * len(requests)
+
+    def done(index, run):
+      cached[index] = run
+      if on_done is not None:
+        on_done(index, run)
+
+    pending = []
+    for index, request in enumerate(requests):
+      path = self.path(setup, method, request.name)
+      config = _run_config(setup, method, request.hyperparams, request.seed,
+                           request.task_hyperparams, request.first_tasks)
+      run = self._lookup(path, config, code, setup, method)
+      if run is None:
+        pending.append((index, path, config))
+      else:
+        done(index, run)
+    spec = methods.parse_method(method)
+    groups: dict[str, list[tuple[int, Path, dict[str, Any]]]] = {}
+    for item in pending:
+      config = item[2]
+      groups.setdefault(json.dumps([
+          population.population_key(spec, config['hyperparams']),
+          config.get('first_tasks'), config['task_hyperparams']],
+                                   sort_keys=True), []).append(item)
+    for group in groups.values():
+      limit = self.population_limit(setup, group[0][2])
+      for first in range(0, len(group), limit):
+        chunk = group[first:first + limit]
+        if len(chunk) == 1:
+          index, path, config = chunk[0]
+          done(index, self._train(path, config, code))
+        else:
+          for (index, _, _), run in zip(
+              chunk, self._train_population(chunk, code)):
+            done(index, run)
+    return cached
+
+  def population_limit(self, setup: Setup, config: Mapping[str, Any]) -> int:
+    """The most runs that train as one population.
+
+    1 with checkpoints (a run checkpoints alone) or on CPU (where a
+    population measured slower than its runs one by one, see
+    :mod:`experiments.benchmark`); else ``population`` when given, or as
+    many as fit :data:`experiments.population.MEMORY_SHARE` of an
+    accelerator's memory (measured on the run ``config``).
+    """
+    if self.checkpoint_dir is not None:
+      return 1
+    if self.population is not None:
+      return self.population
+    if jax.default_backend() == 'cpu':
+      return 1
+    stream = setup.make_stream(config['seed'], self.data_dir,
+                               config.get('first_tasks'))
+    return population.max_members(population.run_bytes(
+        stream, methods.parse_method(config['method']),
+        config['hyperparams'], setup.protocol, config['seed'], self.mesh))
+
+  def _lookup(self, path: Path, config: dict[str, Any],
+              code: Mapping[str, Any], setup: Setup,
+              method: str) -> CachedRun | None:
+    """The run's file when reusable (verifying its group), else None."""
     stored = json.loads(path.read_text()) if path.exists() else None
     if stored is None or not _same_config(stored['config'], config):
-      return self._train(path, config, code)
+      return None
     if stored.get('fingerprint') == code:
       return CachedRun(stored, reused=True)
+    if 'population' in stored:
+      # Its numbers depend on its population's members at the rounding
+      # level: one retraining cannot vouch for it.
+      return None
     group = _verification_group(config, stored.get('fingerprint'))
     if group not in self._verified:
       fresh = self._train(path, config, code)
@@ -261,11 +387,33 @@ class RunCache:
         self._verified[group] = str(path)
       return fresh
     if self._verified[group] is None:
-      return self._train(path, config, code)
+      return None
     record = {**stored, 'fingerprint': code,
               'verified_by': self._verified[group]}
     write_json(path, record)
     return CachedRun(record, reused=True)
+
+  def _train_population(
+      self, chunk: Sequence[tuple[int, Path, dict[str, Any]]],
+      code: Mapping[str, Any]) -> list[CachedRun]:
+    """Trains runs as one population and writes each one's file.
+
+    A member's ``wall_s`` is its share of the population's wall time (the
+    whole is under ``population``).
+    """
+    results = _train_members([config for _, _, config in chunk],
+                             self.data_dir, self.progress, self.mesh)
+    members = {'size': len(chunk),
+               'runs': [path.name for _, path, _ in chunk],
+               'wall_s': results[0]['wall_s']}
+    cached = []
+    for (_, path, config), result in zip(chunk, results):
+      record = {'config': config, 'device': device_label(self.mesh),
+                'fingerprint': code, 'population': members, **result,
+                'wall_s': result['wall_s'] / len(chunk)}
+      write_json(path, record)
+      cached.append(CachedRun(record, reused=False))
+    return cached
 
   def _train(self, path: Path, config: Mapping[str, Any],
              code: Mapping[str, Any]) -> CachedRun:
@@ -303,6 +451,8 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
     The names of :data:`REPRODUCED` whose retrained value is not bit for bit
     the stored one, and ``'config'`` if the current code would key the run
     differently (so a sweep would not reuse it); empty when it reproduces.
+    A run trained in a population is retrained with its population's
+    members (from their files beside it).
   """
   stored = json.loads(path.read_text())
   config = stored['config']
@@ -312,7 +462,13 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
       setup, config['method'], config['hyperparams'], config['seed'],
       config['task_hyperparams'], config.get('first_tasks'))):
     differences.append('config')
-  fresh = _train(config, data_dir, progress=False)
+  if 'population' in stored:  # retrained with its population's members
+    names = stored['population']['runs']
+    fresh = _train_members(
+        [json.loads((path.parent / name).read_text())['config']
+         for name in names], data_dir, progress=False)[names.index(path.name)]
+  else:
+    fresh = _train(config, data_dir, progress=False)
   return differences + _differences(fresh, stored)
 
 
@@ -393,33 +549,45 @@ def tune(cache: RunCache, setup: Setup, method: str,
   candidates = search_lib.configurations(method, search, setup.key)
   runs = []
 
-  def scored(index, stage, seed, name, first_tasks=None):
-    hyperparams = candidates[index].hyperparams
-    run = cache.run(setup, method, hyperparams, seed, name,
-                    first_tasks=first_tasks)
-    score = validation_score(run.record)
-    runs.append({'index': index, 'stage': stage, 'seed': seed,
-                 'val_avg_acc': score, 'diverged': run.record.get('diverged'),
-                 'wall_s': run.record['wall_s']})
-    cache.log(f'  tune {setup.key} {method} {stage} [{index + 1}/'
-              f'{len(candidates)}] seed {seed} {hyperparams}: val '
-              f'{_outcome(run.record, "val_acc")} ({run.provenance()})')
-    return score
+  def scored(stage, runs_asked, first_tasks=None):
+    """Trains (or reuses) a stage's runs at once: ``(index, seed, name)``."""
+
+    def log(position, run):
+      index, seed, _ = runs_asked[position]
+      cache.log(f'  tune {setup.key} {method} {stage} [{index + 1}/'
+                f'{len(candidates)}] seed {seed} '
+                f'{candidates[index].hyperparams}: val '
+                f'{_outcome(run.record, "val_acc")} ({run.provenance()})')
+
+    cached = cache.run_many(setup, method, [
+        RunRequest(candidates[index].hyperparams, seed, name,
+                   first_tasks=first_tasks)
+        for index, seed, name in runs_asked], on_done=log)
+    scores = []
+    for (index, seed, _), run in zip(runs_asked, cached):
+      scores.append(validation_score(run.record))
+      runs.append({'index': index, 'stage': stage, 'seed': seed,
+                   'val_avg_acc': scores[-1],
+                   'diverged': run.record.get('diverged'),
+                   'wall_s': run.record['wall_s']})
+    return scores
 
   finalists = range(len(candidates))
   screen_scores = None
   if search.halving is not None:
-    screen_scores = [
-        scored(i, 'screen', search.tuning_seeds[0], f'screen-{i}',
-               first_tasks=search.halving.first_tasks)
-        for i in range(len(candidates))]
+    screen_scores = scored('screen', [
+        (i, search.tuning_seeds[0], f'screen-{i}')
+        for i in range(len(candidates))],
+                           first_tasks=search.halving.first_tasks)
     finalists = sorted(_ranked(screen_scores)[:search.halving.keep])
+  seeds = search.tuning_seeds
+  full = [(i, seed, f'tune-{i}' if len(seeds) == 1 else f'tune-{i}-seed{seed}')
+          for i in finalists for seed in seeds]
+  full_scores = scored('full', full)
   scores: list[float | None] = [None] * len(candidates)
-  for i in finalists:
-    seed_scores = [
-        scored(i, 'full', seed, f'tune-{i}' if len(search.tuning_seeds) == 1
-               else f'tune-{i}-seed{seed}')
-        for seed in search.tuning_seeds]
+  for position, i in enumerate(finalists):
+    seed_scores = full_scores[position * len(seeds):(position + 1)
+                              * len(seeds)]
     if None not in seed_scores:
       scores[i] = float(np.mean(seed_scores))
   ranked = _ranked(scores)
@@ -479,16 +647,16 @@ def _accuracy_summary(matrices: Sequence[Any]) -> dict[str, Any]:
 def evaluate(cache: RunCache, setup: Setup, run: MethodRun,
              seeds: Sequence[int]) -> dict[str, Any]:
   """Runs (or reuses) a method on each seed; returns its summary block."""
-  records = []
-  for seed in seeds:
-    cached = cache.run(setup, run.method, run.hyperparams, seed,
-                       f'{run.tag}-{seed}',
-                       task_hyperparams=run.task_hyperparams)
-    records.append(cached.record)
-    cache.log(f'  {run.tag} {setup.key} {run.method} seed {seed}: '
+
+  def log(position, cached):
+    cache.log(f'  {run.tag} {setup.key} {run.method} seed {seeds[position]}: '
               f'{_outcome(cached.record, "test_acc")} '
               f'({cached.provenance()})')
-  return method_summary(records, run.hyperparams)
+
+  runs = cache.run_many(setup, run.method, [
+      RunRequest(run.hyperparams, seed, f'{run.tag}-{seed}',
+                 run.task_hyperparams) for seed in seeds], on_done=log)
+  return method_summary([cached.record for cached in runs], run.hyperparams)
 
 
 def evaluate_all(cache: RunCache, setup: Setup, runs: Mapping[str, MethodRun],

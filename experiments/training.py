@@ -209,18 +209,30 @@ class Learner:
 
   def accuracy(self, params: optax.Params, split: streams.Split) -> float:
     """Accuracy on a split, in batches of one shape (one compilation)."""
-    n = split.y.shape[0]
+    return float(self.count_correct(params, split)) / split.y.shape[-1]
+
+  def count_correct(self, params: optax.Params,
+                    split: streams.Split) -> np.ndarray:
+    """Correct predictions on a split (its examples on its last label axis).
+
+    Counted in batches of one shape (one compilation); padded labels are -1,
+    never counted as correct.
+    """
+    axis = split.y.ndim - 1  # 0, or 1 for one split per run
+    n = split.y.shape[axis]
     size = self.eval_batch
     pad = -n % size
-    # Padded labels are -1: never counted as correct.
-    x = jnp.pad(split.x, [(0, pad)] + [(0, 0)] * (split.x.ndim - 1))
-    y = jnp.pad(split.y, (0, pad), constant_values=-1)
-    task = jnp.pad(split.task, (0, pad))
-    correct = sum(
-        self.correct(params, x[i:i + size], y[i:i + size],
-                     task[i:i + size])
-        for i in range(0, n + pad, size))
-    return float(correct) / n
+
+    def padded(array, value=0):
+      width = [(0, 0)] * array.ndim
+      width[axis] = (0, pad)
+      return jnp.pad(array, width, constant_values=value)
+
+    x, y, task = padded(split.x), padded(split.y, -1), padded(split.task)
+    return np.asarray(sum(
+        self.correct(params, *(jax.lax.slice_in_dim(a, i, i + size, axis=axis)
+                               for a in (x, y, task)))
+        for i in range(0, n + pad, size)))
 
   def task_data(self, x: chex.Array, y: chex.Array,
                 task: int) -> regularizers.TaskData:
@@ -322,7 +334,7 @@ class Phase(NamedTuple):
   steps: int | None = None
 
 
-def _phases(member_streams: Sequence[streams.Stream],
+def make_phases(member_streams: Sequence[streams.Stream],
             spec: methods.MethodSpec, protocol: Protocol,
             learner: Learner) -> list[Phase]:
   """One phase per task, or one on all tasks' data for joint training.
@@ -416,11 +428,22 @@ def _train_phase(
   return state
 
 
-def _start(stream: streams.Stream, spec: methods.MethodSpec,
+def logit_masks(stream: streams.Stream) -> np.ndarray:
+  """Each task's logits, bool ``[num_tasks, num_classes]`` (all: no mask)."""
+  all_heads = np.ones(stream.num_classes, bool)
+  return np.stack([all_heads if t.logit_mask is None else t.logit_mask
+                   for t in stream.tasks])
+
+
+def learner_and_state(stream: streams.Stream, spec: methods.MethodSpec,
            hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
            injectable: bool,
            mesh: jax.sharding.Mesh) -> tuple[Learner, TrainState]:
-  """The learner and its first state: model, optimizer, regularizer."""
+  """One run's learner and first state: model, optimizer, regularizer.
+
+  Raises:
+    errors.ProtocolError: if the batch does not split over the mesh.
+  """
   devices.check_divisible(protocol.batch_size, mesh.size, 'the batch size')
   model = models.make_model(protocol.model, stream.num_classes, seed=seed,
                             hidden=protocol.hidden,
@@ -429,10 +452,8 @@ def _start(stream: streams.Stream, spec: methods.MethodSpec,
   graphdef, params = nnx.split(model, nnx.Param)
   optimizer, regularizer = methods.build(spec, hyperparams,
                                          injectable=injectable)
-  all_heads = np.ones(stream.num_classes, bool)
-  learner = Learner(graphdef, optimizer, regularizer, np.stack([
-      all_heads if t.logit_mask is None else t.logit_mask
-      for t in stream.tasks]), mesh)
+  learner = Learner(graphdef, optimizer, regularizer, logit_masks(stream),
+                    mesh)
   return learner, learner.init_state(params, jax.random.key(seed))
 
 
@@ -563,12 +584,12 @@ def run(
     errors.ProtocolError: the batch does not split over the mesh.
   """
   start_time = time.perf_counter()
-  task_hyperparams = _schedule(spec, stream, task_hyperparams)
-  learner, state = _start(stream, spec, hyperparams, protocol, seed,
+  task_hyperparams = schedule(spec, stream, task_hyperparams)
+  learner, state = learner_and_state(stream, spec, hyperparams, protocol, seed,
                           injectable=task_hyperparams is not None,
                           mesh=devices.make_mesh() if mesh is None else mesh)
   rng = np.random.default_rng(seed)
-  phases = _phases([stream], spec, protocol, learner)
+  phases = make_phases([stream], spec, protocol, learner)
   records = [RunRecord.empty(spec, hyperparams)]
   first_phase, done = 0, 0  # where training starts (later when resuming)
   saver = None
@@ -596,17 +617,17 @@ def run(
         else checkpointer.catching_signals()):
     state = train_tasks(
         learner, state, [stream], spec, protocol, phases, [rng], records,
-        diagnostics=_diagnostics(spec, hyperparams),
+        diagnostics=diagnostics_of(spec, hyperparams),
         task_hyperparams=task_hyperparams, progress=progress,
         first_phase=first_phase, done=done, saver=saver,
         on_task_end=on_task_end)
     if saver is not None:
       saver.stop_if_interrupted()
-  (result,) = _results(learner, state, records, start_time)
+  (result,) = run_results(learner, state, records, start_time)
   return result
 
 
-def _schedule(
+def schedule(
     spec: methods.MethodSpec, stream: streams.Stream,
     task_hyperparams: Sequence[Mapping[str, Any]] | None,
 ) -> Sequence[Mapping[str, Any]] | None:
@@ -631,10 +652,10 @@ class RunRecord:
   @classmethod
   def empty(cls, spec: methods.MethodSpec,
             hyperparams: Mapping[str, Any]) -> 'RunRecord':
-    return cls([], [], {name: [] for name in _diagnostics(spec, hyperparams)})
+    return cls([], [], {name: [] for name in diagnostics_of(spec, hyperparams)})
 
 
-def _diagnostics(
+def diagnostics_of(
     spec: methods.MethodSpec, hyperparams: Mapping[str, Any],
 ) -> Mapping[str, Callable[[optax.OptState], Any]]:
   return optimizers.get(spec.optimizer_name(hyperparams)).diagnostics
@@ -665,7 +686,7 @@ def train_tasks(
     member_streams: each run's stream (its test and validation splits).
     spec: the method.
     protocol: what the runs share.
-    phases: from :func:`_phases`.
+    phases: from :func:`make_phases`.
     rngs: each run's generator of data orders and consolidation subsets.
     records: each run's results so far; appended to.
     diagnostics: the optimizer's diagnostics, recorded after each task.
@@ -723,7 +744,7 @@ def train_tasks(
   return state
 
 
-def _results(learner: Learner, state: TrainState,
+def run_results(learner: Learner, state: TrainState,
              records: Sequence[RunRecord],
              start_time: float) -> list[RunResult]:
   """Each run's result; the wall time is the whole program's."""

@@ -8,6 +8,7 @@ import pytest
 from experiments import errors
 from experiments import fingerprint
 from experiments import methods
+from experiments import population
 from experiments import sweep
 from experiments import training
 from experiments.configs import presets
@@ -363,3 +364,92 @@ def test_screening_must_leave_tasks_to_the_full_runs(tmp_path, fake_training):
   search = Search('quasi_random', 2, (0,), halving=Halving(2, 1))
   with pytest.raises(errors.ProtocolError, match='screen on fewer tasks'):
     sweep.tune(cache, two_tasks, 'sgd', search)
+
+
+@pytest.fixture
+def fake_populations(monkeypatch, fake_training):
+  """population.run_population returns fixed results; records each size."""
+  sizes = []
+
+  def fake_run_population(member_streams, spec, hyperparams, protocol, seeds,
+                          **kwargs):
+    sizes.append(len(seeds))
+    return [_fake_result([[0.5, 0.1], [0.4, 0.6]]) for _ in seeds]
+
+  monkeypatch.setattr(population, 'run_population', fake_run_population)
+  return sizes
+
+
+def _requests(hyperparams, seeds):
+  return [sweep.RunRequest(hyperparams, seed, f'seed-{seed}')
+          for seed in seeds]
+
+
+def test_run_many_trains_runs_that_share_shapes_as_populations(
+    tmp_path, fake_training, fake_populations):
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=2)
+  done = []
+  runs = cache.run_many(presets.QUICK, 'sgd',
+                        _requests({'learning_rate': 0.1}, [1, 2, 3]),
+                        on_done=lambda i, run: done.append(i))
+  # Seeds 1 and 2 as one population, seed 3 alone (the sequential run).
+  assert fake_populations == [2] and len(fake_training) == 1
+  assert sorted(done) == [0, 1, 2]
+  first = runs[0].record
+  assert first['population'] == {'size': 2, 'wall_s': 1.0,
+                                 'runs': ['seed-1.json', 'seed-2.json']}
+  assert first['wall_s'] == 0.5  # its share of the population's
+  assert 'population' not in runs[2].record
+  # Reused afterwards, as any run.
+  again = cache.run_many(presets.QUICK, 'sgd',
+                         _requests({'learning_rate': 0.1}, [1, 2, 3]))
+  assert all(run.reused for run in again) and fake_populations == [2]
+
+
+def test_runs_of_other_regularizer_strengths_never_share_a_population(
+    tmp_path, fake_training, fake_populations):
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=8)
+  cache.run_many(presets.QUICK, 'ewc', [
+      sweep.RunRequest({'base': 'sgd', 'learning_rate': lr, 'strength': s}, 0,
+                       f'run-{i}')
+      for i, (lr, s) in enumerate([(0.1, 1.0), (0.2, 1.0), (0.1, 5.0)])])
+  assert fake_populations == [2] and len(fake_training) == 1
+
+
+def test_a_stale_population_run_is_retrained_with_a_population(
+    tmp_path, fake_training, fake_populations, monkeypatch):
+  logged = []
+  cache = sweep.RunCache(tmp_path, None, log=logged.append, population=3)
+  cache.run_many(presets.QUICK, 'sgd',
+                 _requests({'learning_rate': 0.1}, [1, 2, 3]))
+  monkeypatch.setattr(fingerprint, 'current',
+                      lambda *a: {**_CODE, 'source': 'new'})
+  cache = sweep.RunCache(tmp_path, None, log=logged.append, population=3)
+  runs = cache.run_many(presets.QUICK, 'sgd',
+                        _requests({'learning_rate': 0.1}, [1, 2, 3]))
+  # Never vouched for by one sequential retraining: the population again.
+  assert fake_populations == [3, 3] and not fake_training
+  assert not any(run.reused for run in runs)
+
+
+def test_population_limit(tmp_path):
+  config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
+  assert sweep.RunCache(tmp_path, None).population_limit(
+      presets.QUICK, config) == 1  # CPU: one by one
+  assert sweep.RunCache(tmp_path, None, population=4).population_limit(
+      presets.QUICK, config) == 4
+  assert sweep.RunCache(tmp_path, None, population=4,
+                        checkpoint_dir=tmp_path).population_limit(
+                            presets.QUICK, config) == 1
+  with pytest.raises(ValueError, match='population must be >= 1'):
+    sweep.RunCache(tmp_path, None, population=0)
+
+
+def test_retrain_differences_retrains_a_population_run_with_its_members(
+    tmp_path, fake_training, fake_populations):
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=2)
+  cache.run_many(presets.QUICK, 'sgd',
+                 _requests({'learning_rate': 0.1}, [1, 2]))
+  path = cache.path(presets.QUICK, 'sgd', 'seed-2')
+  assert sweep.retrain_differences(path, None) == []
+  assert fake_populations == [2, 2] and not fake_training

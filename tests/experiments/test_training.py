@@ -19,8 +19,8 @@ PROTOCOL = Protocol(model='mlp', hidden=(16,), epochs=1, batch_size=16,
                     fisher_samples=32)
 
 
-def _stream(num_tasks=2, task_heads=False, n=48):
-  rng = np.random.default_rng(0)
+def _stream(num_tasks=2, task_heads=False, n=48, seed=0):
+  rng = np.random.default_rng(seed)
 
   def split(size, t):
     return streams.Split(
