@@ -29,7 +29,9 @@ from experiments import models
 from experiments import report
 from experiments import streams
 from experiments import tables
+from experiments import throughput
 from experiments import training
+from experiments.configs import presets
 
 OUT = Path(__file__).resolve().parent / 'results' / 'benchmark'
 README_START = '<!-- benchmark:start -->'
@@ -128,9 +130,12 @@ def optimizer_step_benchmark(
 
   Returns:
     Per optimizer: ``step_s`` (median), ``compile_s``, ``state_per_param``
-    (bytes of state per byte of params) and ``bandwidth_gbs``: the bytes an
+    (bytes of state per byte of params), ``bandwidth_gbs``: the bytes an
     ideal step must move (read params, grads and state; write params and
-    state) divided by the step time.
+    state) divided by the step time, and ``copy_share``: that bandwidth as a
+    share of the machine's copy bandwidth ``copy_gbs``, measured interleaved
+    with the steps (``x + 1`` in place on the same tree: each byte read and
+    written once).
   """
   grads = _random_tree(shapes, seed=1)
   param_bytes = metrics.tree_bytes(grads)
@@ -161,13 +166,28 @@ def optimizer_step_benchmark(
         'state_per_param': state_bytes / param_bytes,
         'moved_bytes': 3 * param_bytes + 2 * state_bytes,
     }
+  copied = [_random_tree(shapes, seed=2)]
+  add_one = jax.jit(lambda t: jax.tree.map(lambda x: x + 1.0, t),
+                    donate_argnums=0)
+
+  def copy():
+    copied[0] = add_one(copied[0])
+    return copied[0]
+
   num_params = sum(math.prod(shape) for shape in shapes.values())
   repeats = max(repeats, min(1000, int(3e8 / num_params)))
-  for name, seconds in _interleaved_medians(steps, repeats).items():
-    results[name]['step_s'] = seconds
+  seconds = _interleaved_medians({**steps, _COPY: copy}, repeats)
+  copy_gbs = 2 * param_bytes / (seconds.pop(_COPY) * 1e9)
+  for name, step_s in seconds.items():
+    results[name]['step_s'] = step_s
     results[name]['bandwidth_gbs'] = results[name].pop('moved_bytes') / (
-        seconds * 1e9)
+        step_s * 1e9)
+    results[name]['copy_gbs'] = copy_gbs
+    results[name]['copy_share'] = results[name]['bandwidth_gbs'] / copy_gbs
   return results
+
+
+_COPY = 'copy (x + 1)'
 
 
 def recompilation_check(num_steps: int = 1000) -> dict[str, int]:
@@ -268,13 +288,16 @@ def markdown(document: Mapping[str, Any]) -> str:
     adagrad = results['adagrad']['step_s']
     sgd = results['sgd']['step_s']
     for name, r in results.items():
+      share = r.get('copy_share')  # absent in documents before it was
       rows.append([tree, name, f'{r["step_s"] * 1e3:.3f}',
                    f'{r["step_s"] / adagrad:.2f}', f'{r["step_s"] / sgd:.2f}',
                    f'{r["state_per_param"]:.2f}', f'{r["compile_s"]:.2f}',
-                   f'{r["bandwidth_gbs"]:.1f}'])
+                   f'{r["bandwidth_gbs"]:.1f}',
+                   '-' if share is None else f'{tables.percent(share)}%'])
   parts.append(tables.markdown_table(
       ['params', 'optimizer', 'step (ms)', 'vs adagrad', 'vs sgd',
-       'state bytes / param bytes', 'compile (s)', 'bandwidth (GB/s)'], rows))
+       'state bytes / param bytes', 'compile (s)', 'bandwidth (GB/s)',
+       'share of copy bandwidth'], rows))
   parts += ['', '### Whole training step', '']
   rows = []
   for model, results in document['training_step'].items():
@@ -289,6 +312,59 @@ def markdown(document: Mapping[str, Any]) -> str:
             f'{check["steps"]} steps of `inject_hyperparams(classp)` whose '
             'learning rate, threshold and `apply_scaling` change every 10 '
             'steps.', '']
+  return '\n'.join(parts)
+
+
+# The runs whose throughput is measured: CLASSP as the sweeps' named
+# AdaGrad-equivalent point, on the small-budget and the literature protocol.
+_THROUGHPUT_RUNS = (
+    (presets.FULL['split_mnist_class'], 'classp',
+     {'learning_rate': 0.01, 'power': 2.0, 'threshold': 0.0}),
+    (presets.HSU2018['split_mnist_class'], 'classp',
+     {'learning_rate': 0.01, 'power': 2.0, 'threshold': 0.0}),
+)
+
+
+def throughput_benchmark(data_dir: str | None, members: int,
+                         repeats: int) -> dict[str, Any]:
+  """Runs per hour (one by one vs population) and steps/s per mesh size."""
+  counts = sorted({1, jax.local_device_count()})
+  document = {'runs': [], 'steps_per_s': {}, 'device_counts': counts,
+              'members': members}
+  for setup, method, hyperparams in _THROUGHPUT_RUNS:
+    print(f'runs per hour: {setup.key} ({method}, {members} runs)',
+          flush=True)
+    document['runs'].append(throughput.runs_per_hour(
+        setup, method, hyperparams, list(range(1, members + 1)), data_dir))
+    print(f'steps per second: {setup.key} on {counts} device(s)', flush=True)
+    rates = throughput.steps_per_second(setup, method, hyperparams, data_dir,
+                                        counts, steps=20, repeats=repeats)
+    document['steps_per_s'][setup.key] = {str(c): r for c, r in rates.items()}
+  return document
+
+
+def throughput_markdown(document: Mapping[str, Any]) -> str:
+  """The throughput section's Markdown tables."""
+  rows = [[r['setup'], r['method'], str(r['steps_per_run']),
+           f'{r["sequential_runs_per_hour"]:.0f}',
+           f'{r["population_runs_per_hour"]:.0f}',
+           f'{r["population_speedup"]:.2f}',
+           f'{r["max_accuracy_difference"]:.4f}'] for r in document['runs']]
+  parts = [f'Device: {document["device"]}; JAX {document["jax"]}. Whole runs '
+           f'(compilation and evaluation included) of {document["members"]} '
+           'seeds, trained one by one, then as one population.', '',
+           tables.markdown_table(
+               ['protocol', 'method', 'steps per run', 'runs / hour, one by '
+                'one', 'runs / hour, population', 'speed-up',
+                'largest accuracy difference'], rows), '']
+  counts = document['device_counts']
+  rows = [[key, *(f'{rates[str(c)]:.1f}' for c in counts)]
+          for key, rates in document['steps_per_s'].items()]
+  parts += ['Training steps per second of one run, its batch split over a '
+            'mesh of N devices (median of interleaved repetitions of 20 '
+            'steps).', '',
+            tables.markdown_table(
+                ['protocol', *(f'{c} device(s)' for c in counts)], rows), '']
   return '\n'.join(parts)
 
 
@@ -308,7 +384,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help='README whose benchmark markers get the table')
   parser.add_argument('--skip-training', action='store_true',
                       help='only the optimizer step')
+  parser.add_argument(
+      '--throughput', action='store_true',
+      help='instead: runs per hour one by one vs as a population, and '
+           'training steps per second on 1 vs every device; writes '
+           '<out>/<device>-throughput.{json,md}')
+  parser.add_argument('--members', type=int, default=4,
+                      help='runs per population with --throughput')
+  parser.add_argument('--host-devices', type=int, default=None,
+                      help='give the CPU this many devices (before JAX '
+                           'starts), e.g. 8 for --throughput')
+  parser.add_argument('--data-dir', default=None,
+                      help='the MNIST folder, for --throughput')
   args = parser.parse_args(argv)
+  if args.host_devices is not None:
+    jax.config.update('jax_num_cpu_devices', args.host_devices)
+  if args.throughput:
+    document = {'device': training.device_name(), 'jax': jax.__version__,
+                **throughput_benchmark(args.data_dir, args.members,
+                                       args.repeats)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f'{_file_stem()}-throughput'
+    (args.out / f'{stem}.json').write_text(
+        json.dumps(document, indent=1, sort_keys=True) + '\n')
+    table = throughput_markdown(document)
+    (args.out / f'{stem}.md').write_text(table)
+    print(table)
+    return 0
   optimizer_names = [n.strip() for n in args.optimizers.split(',')]
   unknown = set(optimizer_names) - set(OPTIMIZERS)
   if unknown or not {'sgd', 'adagrad'} <= set(optimizer_names):

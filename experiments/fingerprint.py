@@ -30,11 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_SOURCES = (
     'classp_optax',
     'experiments/data.py',
+    'experiments/devices.py',
     'experiments/errors.py',
     'experiments/methods.py',
     'experiments/metrics.py',
     'experiments/models.py',
     'experiments/optimizers.py',
+    'experiments/population.py',
     'experiments/protocol.py',
     'experiments/regularizers.py',
     'experiments/streams/base.py',

@@ -33,3 +33,27 @@ def test_transformer_tree_size_and_leaves():
 def test_unknown_size_is_named():
   with pytest.raises(ValueError, match='flat 9'):
     benchmark.trees(['flat 9'])
+
+
+def test_the_copy_bandwidth_is_measured_with_the_steps():
+  results = benchmark.optimizer_step_benchmark({'w': (1000,)},
+                                               ['sgd', 'adagrad'], repeats=2)
+  copy_gbs = {r['copy_gbs'] for r in results.values()}
+  assert len(copy_gbs) == 1 and copy_gbs.pop() > 0
+  for r in results.values():
+    assert r['copy_share'] == pytest.approx(r['bandwidth_gbs']
+                                            / r['copy_gbs'])
+
+
+def test_throughput_markdown_reads_a_document():
+  document = {
+      'device': 'cpu', 'jax': '0', 'members': 4, 'device_counts': [1, 8],
+      'runs': [{'setup': 'split_mnist_class', 'method': 'classp',
+                'steps_per_run': 100, 'sequential_runs_per_hour': 60.0,
+                'population_runs_per_hour': 45.0, 'population_speedup': 0.75,
+                'max_accuracy_difference': 0.001}],
+      'steps_per_s': {'split_mnist_class': {'1': 50.0, '8': 20.0}}}
+  table = benchmark.throughput_markdown(document)
+  assert '| split_mnist_class | classp | 100 | 60 | 45 | 0.75 | 0.0010 |' in (
+      table)
+  assert '| split_mnist_class | 50.0 | 20.0 |' in table

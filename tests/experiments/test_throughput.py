@@ -1,0 +1,32 @@
+"""experiments.throughput on a tiny split MNIST (no timing is asserted)."""
+
+import jax
+
+from experiments import throughput
+from experiments.protocol import Protocol
+from experiments.protocol import Setup
+
+_TINY = Setup('split_mnist', 'class', num_tasks=None, train_per_task=64,
+              val_per_task=16, test_per_task=32,
+              protocol=Protocol(model='mlp', hidden=(16,), epochs=1,
+                                batch_size=16))
+_SGD = {'learning_rate': 0.05}
+
+
+def test_runs_per_hour_trains_the_runs_both_ways(data_dir):
+  result = throughput.runs_per_hour(_TINY, 'sgd', _SGD, [1, 2], data_dir)
+  assert result['runs'] == 2 and result['steps_per_run'] == 5 * 4
+  assert result['sequential_runs_per_hour'] == (
+      3600 * 2 / result['sequential_s'])
+  assert result['population_speedup'] == (
+      result['sequential_s'] / result['population_s'])
+  # The members are the runs (test_population states the tolerance).
+  assert result['max_accuracy_difference'] <= 1 / 32
+
+
+def test_steps_per_second_per_mesh_size(data_dir):
+  rates = throughput.steps_per_second(_TINY, 'sgd', _SGD, data_dir,
+                                      [jax.local_device_count()], steps=3,
+                                      repeats=2)
+  assert list(rates) == [jax.local_device_count()] and rates[1] > 0
+
