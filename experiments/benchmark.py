@@ -345,11 +345,14 @@ def throughput_benchmark(data_dir: str | None, members: int,
 
 def throughput_markdown(document: Mapping[str, Any]) -> str:
   """The throughput section's Markdown tables."""
-  rows = [[r['setup'], r['method'], str(r['steps_per_run']),
-           f'{r["sequential_runs_per_hour"]:.0f}',
-           f'{r["population_runs_per_hour"]:.0f}',
-           f'{r["population_speedup"]:.2f}',
-           f'{r["max_accuracy_difference"]:.4f}'] for r in document['runs']]
+  rows = []
+  for r in document['runs']:
+    difference = r['max_accuracy_difference']
+    rows.append([r['setup'], r['method'], str(r['steps_per_run']),
+                 f'{r["sequential_runs_per_hour"]:.0f}',
+                 f'{r["population_runs_per_hour"]:.0f}',
+                 f'{r["population_speedup"]:.2f}',
+                 '-' if difference is None else f'{difference:.4f}'])
   parts = [f'Device: {document["device"]}; JAX {document["jax"]}. Whole runs '
            f'(compilation and evaluation included) of {document["members"]} '
            'seeds, trained one by one, then as one population.', '',
@@ -366,6 +369,13 @@ def throughput_markdown(document: Mapping[str, Any]) -> str:
             tables.markdown_table(
                 ['protocol', *(f'{c} device(s)' for c in counts)], rows), '']
   return '\n'.join(parts)
+
+
+def _at_least_one(text: str) -> int:
+  value = int(text)
+  if value < 1:
+    raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+  return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -389,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       help='instead: runs per hour one by one vs as a population, and '
            'training steps per second on 1 vs every device; writes '
            '<out>/<device>-throughput.{json,md}')
-  parser.add_argument('--members', type=int, default=4,
+  parser.add_argument('--members', type=_at_least_one, default=4,
                       help='runs per population with --throughput')
   parser.add_argument('--host-devices', type=int, default=None,
                       help='give the CPU this many devices (before JAX '

@@ -169,12 +169,16 @@ class RunCheckpointer:
 
     The run checks :meth:`due` after each step, saves and stops. A second
     signal stops at once (KeyboardInterrupt). Outside the main thread (where
-    Python cannot handle signals) it changes nothing.
+    Python cannot handle signals) or in a multi-process run (where a signal
+    reaches one process, and a save must be every process's) it changes
+    nothing: the run resumes from its last task-end or every-N-steps
+    checkpoint.
 
     Yields:
       None.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+        or jax.process_count() > 1):
       yield
       return
 

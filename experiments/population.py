@@ -6,10 +6,11 @@ hyperparameters (e.g. learning rates, CLASSP's threshold); they share the
 method, the base optimizer, the optimizer's static arguments (CLASSP's
 power) and the regularizer's hyperparameters (:func:`population_key`). Their
 params, optimizer states (CLASSP's accumulator included), regularizer
-states, PRNG keys and data orders carry a leading member axis, and every
-jitted function of :class:`experiments.training.Learner` is
-:func:`jax.vmap`-ed over it; the loop is :func:`experiments.training.
-train_tasks`, the one every run goes through.
+states, PRNG keys and data orders carry a leading member axis; the train
+step, the evaluation and the regularizer's consolidation of
+:class:`experiments.training.Learner` are :func:`jax.vmap`-ed over it (each
+member's state is initialized on its own), and the loop is
+:func:`experiments.training.train_tasks`, the one every run goes through.
 
 Members stay independent: each computes what its own run computes, up to
 the order of floating-point sums in batched kernels and the injected
@@ -64,15 +65,26 @@ def population_key(spec: methods.MethodSpec,
     hyperparams: one member's hyperparameters.
 
   Returns:
-    The method, base optimizer, static optimizer arguments and the
-    regularizer's hyperparameters.
+    The method, base optimizer, the optimizer's static arguments and its
+    non-numeric ones (flags, names, None: kept static or not injectable),
+    and the regularizer's hyperparameters.
   """
   optimizer_kwargs, regularizer_kwargs = methods.split_hyperparams(
       spec, hyperparams)
   static = optimizers.get(spec.optimizer_name(hyperparams)).static_args
   return json.dumps([spec.name, hyperparams.get('base'), regularizer_kwargs,
                      {k: v for k, v in optimizer_kwargs.items()
-                      if k in static}], sort_keys=True, default=str)
+                      if k in static or not _numeric(v)}],
+                    sort_keys=True, default=str)
+
+
+def _numeric(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _floats(hyperparams: Mapping[str, Any]) -> dict[str, Any]:
+  """Integer values as floats, so every member injects the same dtype."""
+  return {k: float(v) if _numeric(v) else v for k, v in hyperparams.items()}
 
 
 class PopulationLearner(training.Learner):
@@ -119,21 +131,24 @@ class PopulationLearner(training.Learner):
       return self.place(splits[0])
     return self.place(jax.tree.map(lambda *a: np.stack(a), *splits))
 
-  def init_states(self, params: Sequence[optax.Params],
-                  keys: Sequence[chex.PRNGKey],
-                  hyperparams: Sequence[Mapping[str, Any]]
-                  ) -> training.TrainState:
-    """The members' first states, stacked, each with its hyperparameters.
+  def init_states(
+      self, params: Sequence[optax.Params], keys: Sequence[chex.PRNGKey],
+      member_optimizers: Sequence[optax.GradientTransformation],
+  ) -> training.TrainState:
+    """The members' first states, stacked.
 
     Args:
       params: each member's initial params.
       keys: each member's PRNG key.
-      hyperparams: each member's injected optimizer hyperparameters.
+      member_optimizers: each member's optimizer, built (injectable) from
+        its own hyperparameters: its state holds them, and its ``init``
+        applies any that only act there.
     """
-    states = [
-        super(PopulationLearner, self).set_hyperparams(
-            self.init_state(p, k), values)
-        for p, k, values in zip(params, keys, hyperparams)]
+    states = []
+    for member_params, key, optimizer in zip(params, keys, member_optimizers):
+      state = self.init_state(member_params, key)
+      states.append(state._replace(
+          opt_state=self.place(optimizer.init(state.params))))
     return self.place(jax.tree.map(lambda *a: jnp.stack(a), *states))
 
   def orders(self, rngs: Sequence[np.random.Generator], n: int,
@@ -216,11 +231,12 @@ def max_members(per_member_bytes: int,
 def run_bytes(stream: streams.Stream, spec: methods.MethodSpec,
               hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
               mesh: jax.sharding.Mesh | None = None) -> int:
-  """What one run's train step holds: arguments, outputs and temporaries.
+  """What one member of a population holds on a device.
 
-  From XLA's memory analysis of the compiled step of the run on its first
-  task (arguments include that task's training data, which a population
-  holds once per member). A backend without the analysis: the arguments.
+  XLA's memory analysis of the compiled step of the run on its first task
+  (arguments, outputs, temporaries; a backend without the analysis: the
+  arguments), plus the rest of its data (every task's splits, which a
+  population of several seeds holds once per member).
   """
   learner, state = training.learner_and_state(
       stream, spec, hyperparams, protocol, seed, injectable=True,
@@ -229,10 +245,13 @@ def run_bytes(stream: streams.Stream, spec: methods.MethodSpec,
   order = learner.place(np.zeros((1, protocol.batch_size), np.int32))
   analysis = learner.train_step.lower(state, split, order,
                                       0).compile().memory_analysis()
+  other_data = metrics.tree_bytes(
+      [(task.train, task.val, task.test) for task in stream.tasks]
+  ) - metrics.tree_bytes(stream.tasks[0].train)
   if analysis is None:
-    return metrics.tree_bytes((state, split))
+    return metrics.tree_bytes((state, split)) + other_data
   return (analysis.argument_size_in_bytes + analysis.output_size_in_bytes
-          + analysis.temp_size_in_bytes)
+          + analysis.temp_size_in_bytes + other_data)
 
 
 def run_population(
@@ -292,9 +311,10 @@ def run_population(
   task_hyperparams = training.schedule(spec, stream, task_hyperparams)
   mesh = devices.make_mesh() if mesh is None else mesh
   devices.check_divisible(protocol.batch_size, mesh.size, 'the batch size')
-  optimizer, regularizer = methods.build(spec, hyperparams[0],
-                                         injectable=True)
-  static = optimizers.get(spec.optimizer_name(hyperparams[0])).static_args
+  hyperparams = [_floats(h) for h in hyperparams]
+  member_optimizers = [methods.build(spec, h, injectable=True)[0]
+                       for h in hyperparams]
+  regularizer = methods.build(spec, hyperparams[0])[1]
   params = []
   for seed in seeds:
     graphdef, member_params = nnx.split(models.make_model(
@@ -302,16 +322,16 @@ def run_population(
         input_shape=stream.input_shape, vocab_size=stream.vocab_size),
                                         nnx.Param)
     params.append(member_params)
+  # Member 0's update applies to all: each state holds its member's values.
   learner = PopulationLearner(
-      graphdef, optimizer, regularizer, training.logit_masks(stream), count,
+      graphdef, member_optimizers[0], regularizer,
+      training.logit_masks(stream), count,
       shared_data=all(s is stream for s in member_streams),
       plain_optimizer=methods.build(
           spec, hyperparams[0], injectable=task_hyperparams is not None)[0],
       mesh=mesh)
   state = learner.init_states(
-      params, [jax.random.key(seed) for seed in seeds],
-      [{k: v for k, v in methods.split_hyperparams(spec, h)[0].items()
-        if k not in static} for h in hyperparams])
+      params, [jax.random.key(seed) for seed in seeds], member_optimizers)
   records = [training.RunRecord.empty(spec, h) for h in hyperparams]
   state = training.train_tasks(
       learner, state, member_streams, spec, protocol,

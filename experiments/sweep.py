@@ -20,6 +20,7 @@ import shutil
 from typing import Any, NamedTuple
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 
 from experiments import checkpoints
@@ -110,6 +111,23 @@ def _train(config: Mapping[str, Any], data_dir: str | None, progress: bool,
       task_hyperparams=config['task_hyperparams'], progress=progress,
       checkpointer=checkpointer, mesh=mesh)
   return _to_json(dataclasses.asdict(result))
+
+
+def _stored_mesh(stored: Mapping[str, Any],
+                 default: jax.sharding.Mesh) -> jax.sharding.Mesh:
+  """A mesh of the size a stored run trained on (files before: 1 device).
+
+  Splitting a batch over other devices changes the order of sums, so a run
+  is retrained on its own mesh size to reproduce bit for bit; ``default``
+  when this process cannot build that mesh.
+  """
+  size = stored.get('devices', 1)
+  if size == default.size:
+    return default
+  processes = jax.process_count()
+  if size % processes or size // processes > jax.local_device_count():
+    return default
+  return devices.make_mesh(size // processes)
 
 
 def _train_members(configs: Sequence[Mapping[str, Any]],
@@ -205,7 +223,15 @@ class RunCache:
   runs are reused with the current fingerprint and ``verified_by`` naming the
   retrained run (a diverged one vouches for nothing: the next is checked);
   if not, the difference is logged and kept in :attr:`mismatches`, and every
-  stale run of the group is retrained.
+  stale run of the group is retrained. A retraining that vouches uses a mesh
+  of the stored run's size when it can. A stale run trained in a population
+  is always retrained (its numbers depend on its fellow members at the
+  rounding level, so one retraining cannot vouch for it).
+
+  :meth:`run_many` trains the runs that can share a population as
+  populations (:mod:`experiments.population`); every process of a
+  multi-process run must see the same ``out`` folder (a shared file system),
+  where only process 0 writes.
 
   A run it trains checkpoints into ``<checkpoint_dir>/<stream key>/<method>/
   <name>/<fingerprint hash>/`` when ``checkpoint_dir`` is given, resumes from
@@ -306,10 +332,15 @@ class RunCache:
         on_done(index, run)
 
     pending = []
+    repeated = {}  # index -> the earlier index of the same file
     for index, request in enumerate(requests):
       path = self.path(setup, method, request.name)
       config = _run_config(setup, method, request.hyperparams, request.seed,
                            request.task_hyperparams, request.first_tasks)
+      earlier = [i for i, p, c in pending if p == path and c == config]
+      if earlier:
+        repeated[index] = earlier[0]
+        continue
       run = self._lookup(path, config, code, setup, method)
       if run is None:
         pending.append((index, path, config))
@@ -323,27 +354,31 @@ class RunCache:
           population.population_key(spec, config['hyperparams']),
           config.get('first_tasks'), config['task_hyperparams']],
                                    sort_keys=True), []).append(item)
+    chunks = []
     for group in groups.values():
-      limit = self.population_limit(setup, group[0][2])
-      for first in range(0, len(group), limit):
-        chunk = group[first:first + limit]
-        if len(chunk) == 1:
-          index, path, config = chunk[0]
-          done(index, self._train(path, config, code))
-        else:
-          for (index, _, _), run in zip(
-              chunk, self._train_population(chunk, code)):
-            done(index, run)
+      limit = 1 if len(group) == 1 else self.population_limit(setup,
+                                                              group[0][2])
+      chunks += [group[i:i + limit] for i in range(0, len(group), limit)]
+    for chunk in sorted(chunks, key=lambda c: c[0][0]):  # as requested
+      if len(chunk) == 1:
+        index, path, config = chunk[0]
+        done(index, self._train(path, config, code))
+      else:
+        for (index, _, _), run in zip(chunk,
+                                      self._train_population(chunk, code)):
+          done(index, run)
+    for index, earlier in repeated.items():
+      done(index, CachedRun(cached[earlier].record, reused=True))
     return cached
 
   def population_limit(self, setup: Setup, config: Mapping[str, Any]) -> int:
     """The most runs that train as one population.
 
-    1 with checkpoints (a run checkpoints alone) or on CPU (where a
-    population measured slower than its runs one by one, see
-    :mod:`experiments.benchmark`); else ``population`` when given, or as
-    many as fit :data:`experiments.population.MEMORY_SHARE` of an
-    accelerator's memory (measured on the run ``config``).
+    1 with checkpoints (a run checkpoints alone); else ``population`` when
+    given; else 1 on CPU (where a population measured slower than its runs
+    one by one, see :mod:`experiments.throughput`) and on an accelerator as
+    many as fit :data:`experiments.population.MEMORY_SHARE` of its memory
+    (measured on the run ``config``; process 0's count for every process).
     """
     if self.checkpoint_dir is not None:
       return 1
@@ -353,9 +388,12 @@ class RunCache:
       return 1
     stream = setup.make_stream(config['seed'], self.data_dir,
                                config.get('first_tasks'))
-    return population.max_members(population.run_bytes(
+    limit = population.max_members(population.run_bytes(
         stream, methods.parse_method(config['method']),
         config['hyperparams'], setup.protocol, config['seed'], self.mesh))
+    if jax.process_count() > 1:  # every process must chunk alike
+      limit = int(multihost_utils.broadcast_one_to_all(np.int32(limit)))
+    return limit
 
   def _lookup(self, path: Path, config: dict[str, Any],
               code: Mapping[str, Any], setup: Setup,
@@ -372,7 +410,8 @@ class RunCache:
       return None
     group = _verification_group(config, stored.get('fingerprint'))
     if group not in self._verified:
-      fresh = self._train(path, config, code)
+      fresh = self._train(path, config, code,
+                          _stored_mesh(stored, self.mesh))
       differences = _differences(fresh.record, stored)
       if differences:
         message = (f'{path}: stored under other code, it no longer '
@@ -416,21 +455,25 @@ class RunCache:
     return cached
 
   def _train(self, path: Path, config: Mapping[str, Any],
-             code: Mapping[str, Any]) -> CachedRun:
+             code: Mapping[str, Any],
+             mesh: jax.sharding.Mesh | None = None) -> CachedRun:
+    """Trains one run (on ``mesh``, default the cache's) and writes it."""
+    mesh = self.mesh if mesh is None else mesh
     checkpointer = None
     if self.checkpoint_dir is not None:
-      # One folder per fingerprint: a run resumes only under the code, the
-      # packages and the data that began it.
+      # One folder per fingerprint and mesh size: a run resumes only under
+      # the code, the packages, the data and the devices that began it.
       code_id = hashlib.blake2b(json.dumps(code, sort_keys=True).encode(),
                                 digest_size=8).hexdigest()
       checkpointer = checkpoints.RunCheckpointer(
           self.checkpoint_dir
-          / path.relative_to(self.out / 'runs').with_suffix('') / code_id,
+          / path.relative_to(self.out / 'runs').with_suffix('')
+          / f'{code_id}-devices{mesh.size}',
           every_steps=self.checkpoint_every)
-    record = {'config': config, 'device': device_label(self.mesh),
+    record = {'config': config, 'device': device_label(mesh),
               'fingerprint': code,
               **_train(config, self.data_dir, self.progress, checkpointer,
-                       self.mesh)}
+                       mesh)}
     write_json(path, record)
     if checkpointer is not None:  # the run's file is its record now
       checkpointer.close()
@@ -451,8 +494,10 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
     The names of :data:`REPRODUCED` whose retrained value is not bit for bit
     the stored one, and ``'config'`` if the current code would key the run
     differently (so a sweep would not reuse it); empty when it reproduces.
-    A run trained in a population is retrained with its population's
-    members (from their files beside it).
+    A run is retrained on a mesh of its own size when this process can
+    build one; one trained in a population, with its population's members
+    (from their files beside it; ``'population'`` when one of them was
+    trained again since).
   """
   stored = json.loads(path.read_text())
   config = stored['config']
@@ -462,13 +507,17 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
       setup, config['method'], config['hyperparams'], config['seed'],
       config['task_hyperparams'], config.get('first_tasks'))):
     differences.append('config')
+  mesh = _stored_mesh(stored, devices.make_mesh())
   if 'population' in stored:  # retrained with its population's members
     names = stored['population']['runs']
-    fresh = _train_members(
-        [json.loads((path.parent / name).read_text())['config']
-         for name in names], data_dir, progress=False)[names.index(path.name)]
+    members = [json.loads((path.parent / name).read_text()) for name in names]
+    if any(m.get('population') != stored['population'] for m in members):
+      return differences + ['population']  # a member was trained again
+    fresh = _train_members([m['config'] for m in members], data_dir,
+                           progress=False,
+                           mesh=mesh)[names.index(path.name)]
   else:
-    fresh = _train(config, data_dir, progress=False)
+    fresh = _train(config, data_dir, progress=False, mesh=mesh)
   return differences + _differences(fresh, stored)
 
 

@@ -42,8 +42,9 @@ def runs_per_hour(setup: Setup, method: str, hyperparams: Mapping[str, Any],
 
   Returns:
     ``sequential_s`` and ``population_s`` (wall time of all the runs,
-    compilation included), ``runs_per_hour`` of each, their ratio and the
-    largest difference of an accuracy entry between a run and its member.
+    compilation included), ``runs_per_hour`` of each, their ratio, the
+    largest difference of an accuracy entry between a run and its member
+    (None if none finished alike) and how many runs diverged.
   """
   spec = methods.parse_method(method)
   member_streams = [setup.make_stream(seed, data_dir) for seed in seeds]
@@ -65,9 +66,12 @@ def runs_per_hour(setup: Setup, method: str, hyperparams: Mapping[str, Any],
       'sequential_runs_per_hour': 3600 * len(seeds) / sequential_s,
       'population_runs_per_hour': 3600 * len(seeds) / population_s,
       'population_speedup': sequential_s / population_s,
+      # Over runs that finished alike (a diverged run keeps fewer rows).
       'max_accuracy_difference': max(
-          float(np.max(np.abs(run.test_acc - member.test_acc)))
-          for run, member in zip(sequential, members)),
+          (float(np.max(np.abs(run.test_acc - member.test_acc)))
+           for run, member in zip(sequential, members)
+           if run.test_acc.shape == member.test_acc.shape), default=None),
+      'diverged': sum(run.diverged is not None for run in sequential),
   }
 
 

@@ -94,7 +94,7 @@ class TrainState(NamedTuple):
   opt_state: optax.OptState
   reg_state: Any
   key: chex.PRNGKey
-  loss_sum: chex.Array  # since the progress bar last read it
+  loss_sum: chex.Array  # sums over the run's steps (the progress bar's)
   correct: chex.Array
   seen: chex.Array
   step: chex.Array  # steps taken in the run
@@ -335,8 +335,8 @@ class Phase(NamedTuple):
 
 
 def make_phases(member_streams: Sequence[streams.Stream],
-            spec: methods.MethodSpec, protocol: Protocol,
-            learner: Learner) -> list[Phase]:
+                spec: methods.MethodSpec, protocol: Protocol,
+                learner: Learner) -> list[Phase]:
   """One phase per task, or one on all tasks' data for joint training.
 
   Each phase holds every run's split (``member_streams``: one stream per run
@@ -399,10 +399,13 @@ def _train_phase(
         f'{batch_size}; choose a batch size of at most {n}.')
   total = phase.epochs * steps if phase.steps is None else phase.steps
   chunk = max(1, steps // _PROGRESS_UPDATES_PER_EPOCH)
-  # disable=None: shown on a terminal only, so logs stay readable.
+  # disable=None: shown on a terminal only, so logs stay readable; by
+  # process 0 only. The bar reads the state, never changes it (every process
+  # must compute alike).
+  shown = progress_label is not None and devices.is_primary()
   with tqdm.tqdm(total=total, initial=done, desc=progress_label, leave=False,
-                 disable=None if progress_label else True,
-                 unit='step') as bar:
+                 disable=None if shown else True, unit='step') as bar:
+    last = None  # the sums the bar last read
     for first in range(max(done - 1, 0) // steps * steps, total, steps):
       epoch_rng = rngs[0].bit_generator.state
       order = learner.orders(rngs, n, phase.shuffle, steps, batch_size)
@@ -417,13 +420,13 @@ def _train_phase(
         if np.all(learner.diverged_at(state) >= 0):
           return state
         if not bar.disable:
-          loss, correct, seen = jax.device_get(
-              (state.loss_sum, state.correct, state.seen))
-          bar.set_postfix(loss=f'{np.mean(loss) / (stop - start):.3f}',
-                          acc=f'{np.sum(correct) / np.sum(seen):.3f}')
-          state = state._replace(loss_sum=jnp.zeros_like(state.loss_sum),
-                                 correct=jnp.zeros_like(state.correct),
-                                 seen=jnp.zeros_like(state.seen))
+          sums = [np.sum(a) for a in jax.device_get(
+              (state.loss_sum, state.correct, state.seen))]
+          loss, correct, seen = (np.subtract(sums, last) if last is not None
+                                 else sums)
+          last = sums
+          bar.set_postfix(loss=f'{loss / seen * batch_size:.3f}',
+                          acc=f'{correct / max(seen, 1):.3f}')
         bar.update(stop - max(start, taken))
   return state
 
@@ -435,10 +438,11 @@ def logit_masks(stream: streams.Stream) -> np.ndarray:
                    for t in stream.tasks])
 
 
-def learner_and_state(stream: streams.Stream, spec: methods.MethodSpec,
-           hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
-           injectable: bool,
-           mesh: jax.sharding.Mesh) -> tuple[Learner, TrainState]:
+def learner_and_state(
+    stream: streams.Stream, spec: methods.MethodSpec,
+    hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
+    injectable: bool, mesh: jax.sharding.Mesh,
+) -> tuple[Learner, TrainState]:
   """One run's learner and first state: model, optimizer, regularizer.
 
   Raises:
@@ -701,7 +705,13 @@ def train_tasks(
 
   Returns:
     The state after the last phase, or where every run diverged.
+
+  Raises:
+    ValueError: if a saver is given for several runs (a checkpoint holds
+      one).
   """
+  if saver is not None and len(records) != 1:
+    raise ValueError(f'a saver checkpoints one run; got {len(records)}')
   tests = [learner.place_members([s.tasks[t].test for s in member_streams])
            for t in range(len(member_streams[0].tasks))]
   vals = [learner.place_members([s.tasks[t].val for s in member_streams])
