@@ -35,6 +35,8 @@ from experiments.configs import presets
 
 OUT = Path(__file__).resolve().parent / 'results' / 'benchmark'
 README_START = '<!-- benchmark:start -->'
+THROUGHPUT_START = '<!-- throughput:start -->'
+THROUGHPUT_END = '<!-- throughput:end -->'
 README_END = '<!-- benchmark:end -->'
 
 # Threshold 0.25 on N(0, 1) gradients: about 62% of the elements pass.
@@ -317,12 +319,13 @@ def markdown(document: Mapping[str, Any]) -> str:
 
 # The runs whose throughput is measured: CLASSP as the sweeps' named
 # AdaGrad-equivalent point, on the small-budget and the literature protocol.
-_THROUGHPUT_RUNS = (
-    (presets.FULL['split_mnist_class'], 'classp',
-     {'learning_rate': 0.01, 'power': 2.0, 'threshold': 0.0}),
-    (presets.HSU2018['split_mnist_class'], 'classp',
-     {'learning_rate': 0.01, 'power': 2.0, 'threshold': 0.0}),
-)
+_THROUGHPUT_RUNS = {
+    'full (small budget)': (presets.FULL['split_mnist_class'], 'classp',
+                            {'learning_rate': 0.01, 'power': 2.0,
+                             'threshold': 0.0}),
+    'hsu2018': (presets.HSU2018['split_mnist_class'], 'classp',
+                {'learning_rate': 0.01, 'power': 2.0, 'threshold': 0.0}),
+}
 
 
 def throughput_benchmark(data_dir: str | None, members: int,
@@ -331,15 +334,15 @@ def throughput_benchmark(data_dir: str | None, members: int,
   counts = sorted({1, jax.local_device_count()})
   document = {'runs': [], 'steps_per_s': {}, 'device_counts': counts,
               'members': members}
-  for setup, method, hyperparams in _THROUGHPUT_RUNS:
-    print(f'runs per hour: {setup.key} ({method}, {members} runs)',
+  for name, (setup, method, hyperparams) in _THROUGHPUT_RUNS.items():
+    print(f'runs per hour: {name} {setup.key} ({method}, {members} runs)',
           flush=True)
-    document['runs'].append(throughput.runs_per_hour(
-        setup, method, hyperparams, list(range(1, members + 1)), data_dir))
-    print(f'steps per second: {setup.key} on {counts} device(s)', flush=True)
+    document['runs'].append({'protocol': name, **throughput.runs_per_hour(
+        setup, method, hyperparams, list(range(1, members + 1)), data_dir)})
+    print(f'steps per second: {name} on {counts} device(s)', flush=True)
     rates = throughput.steps_per_second(setup, method, hyperparams, data_dir,
                                         counts, steps=20, repeats=repeats)
-    document['steps_per_s'][setup.key] = {str(c): r for c, r in rates.items()}
+    document['steps_per_s'][name] = {str(c): r for c, r in rates.items()}
   return document
 
 
@@ -348,7 +351,8 @@ def throughput_markdown(document: Mapping[str, Any]) -> str:
   rows = []
   for r in document['runs']:
     difference = r['max_accuracy_difference']
-    rows.append([r['setup'], r['method'], str(r['steps_per_run']),
+    rows.append([r['protocol'], r['setup'], r['method'],
+                 str(r['steps_per_run']),
                  f'{r["sequential_runs_per_hour"]:.0f}',
                  f'{r["population_runs_per_hour"]:.0f}',
                  f'{r["population_speedup"]:.2f}',
@@ -357,9 +361,9 @@ def throughput_markdown(document: Mapping[str, Any]) -> str:
            f'(compilation and evaluation included) of {document["members"]} '
            'seeds, trained one by one, then as one population.', '',
            tables.markdown_table(
-               ['protocol', 'method', 'steps per run', 'runs / hour, one by '
-                'one', 'runs / hour, population', 'speed-up',
-                'largest accuracy difference'], rows), '']
+               ['protocol', 'stream', 'method', 'steps per run',
+                'runs / hour, one by one', 'runs / hour, population',
+                'speed-up', 'largest accuracy difference'], rows), '']
   counts = document['device_counts']
   rows = [[key, *(f'{rates[str(c)]:.1f}' for c in counts)]
           for key, rates in document['steps_per_s'].items()]
@@ -391,7 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help='interleaved repetitions, at least (default: 15)')
   parser.add_argument('--out', type=Path, default=OUT)
   parser.add_argument('--readme', type=Path, default=None,
-                      help='README whose benchmark markers get the table')
+                      help='README whose benchmark (or, with --throughput, '
+                           'throughput) markers get the table')
   parser.add_argument('--skip-training', action='store_true',
                       help='only the optimizer step')
   parser.add_argument(
@@ -420,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = throughput_markdown(document)
     (args.out / f'{stem}.md').write_text(table)
     print(table)
+    if args.readme is not None:
+      args.readme.write_text(report.replace_between_markers(
+          args.readme, THROUGHPUT_START, THROUGHPUT_END, f'\n{table}\n'))
     return 0
   optimizer_names = [n.strip() for n in args.optimizers.split(',')]
   unknown = set(optimizer_names) - set(OPTIMIZERS)

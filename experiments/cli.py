@@ -210,8 +210,8 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
       '--population', type=_at_least(1), default=None,
       help='train up to N runs of a method that share shapes (seeds, '
            'injected optimizer hyperparameters) as one vmapped program '
-           '(default: as many as fit half an accelerator\'s memory; 1 on '
-           'CPU, where populations measured slower; 1 with --checkpoint-dir)')
+           '(default: as many as fit half the device\'s memory, the host\'s '
+           'on CPU; 1 with --checkpoint-dir)')
   group.add_argument(
       '--checkpoint-dir', type=Path, default=None,
       help='checkpoint each run while it trains under DIR/<stream>/<method>/'

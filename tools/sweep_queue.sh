@@ -24,13 +24,18 @@ sweep() {  # sweep PRESET METHODS [more flags]
 }
 
 # Split MNIST as Hsu et al. 2018: CLASSP and EWC first, then the baselines
-# their Table 2 calibrates, CLASSP's ablations, its pairings, joint training.
+# their Table 2 calibrates, CLASSP's ablations and joint training; then the
+# text stream's headline (CLASSP, EWC, the author's sentiment settings), the
+# pairings, the other text methods and permuted MNIST.
 sweep hsu2018 classp,ewc
 sweep hsu2018 sgd,adam,adagrad,l2,online_ewc,si,mas
 sweep hsu2018 classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule
-sweep hsu2018 classp+ewc,classp+si,classp+mas
 sweep hsu2018 joint
+sweep text_wide classp,ewc
+python -m experiments run --preset paper_text --seeds 1-5 \
+  --data-dir "$DATA_DIR" --no-progress
+sweep hsu2018 classp+ewc,classp+si,classp+mas
+sweep text_wide sgd,adam,adagrad,online_ewc,si,mas,l2
+sweep text_wide classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule,joint
 # Permuted MNIST over all training data, one pass per task.
 sweep permuted_full classp,ewc,online_ewc,si,mas,sgd,adam,adagrad,l2
-# The text stream under the same search.
-sweep text_wide classp,ewc,sgd,adam

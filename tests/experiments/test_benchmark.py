@@ -48,12 +48,13 @@ def test_the_copy_bandwidth_is_measured_with_the_steps():
 def test_throughput_markdown_reads_a_document():
   document = {
       'device': 'cpu', 'jax': '0', 'members': 4, 'device_counts': [1, 8],
-      'runs': [{'setup': 'split_mnist_class', 'method': 'classp',
+      'runs': [{'protocol': 'hsu2018', 'setup': 'split_mnist_class',
+                'method': 'classp',
                 'steps_per_run': 100, 'sequential_runs_per_hour': 60.0,
                 'population_runs_per_hour': 45.0, 'population_speedup': 0.75,
                 'max_accuracy_difference': 0.001}],
-      'steps_per_s': {'split_mnist_class': {'1': 50.0, '8': 20.0}}}
+      'steps_per_s': {'hsu2018': {'1': 50.0, '8': 20.0}}}
   table = benchmark.throughput_markdown(document)
-  assert '| split_mnist_class | classp | 100 | 60 | 45 | 0.75 | 0.0010 |' in (
-      table)
-  assert '| split_mnist_class | 50.0 | 20.0 |' in table
+  assert ('| hsu2018 | split_mnist_class | classp | 100 | 60 | 45 | 0.75 | '
+          '0.0010 |') in table
+  assert '| hsu2018 | 50.0 | 20.0 |' in table

@@ -433,10 +433,19 @@ def test_a_stale_population_run_is_retrained_with_a_population(
   assert not any(run.reused for run in runs)
 
 
-def test_population_limit(tmp_path):
+def test_population_limit(tmp_path, monkeypatch):
   config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
+  measured = []
+
+  def run_bytes(stream, spec, hyperparams, protocol, seed, mesh):
+    measured.append(spec.name)
+    return 10 ** 6
+
+  monkeypatch.setattr(population, 'run_bytes', run_bytes)
   assert sweep.RunCache(tmp_path, None).population_limit(
-      presets.QUICK, config) == 1  # CPU: one by one
+      presets.QUICK, config) == population.max_members(10 ** 6)
+  assert measured == ['sgd']
   assert sweep.RunCache(tmp_path, None, population=4).population_limit(
       presets.QUICK, config) == 4
   assert sweep.RunCache(tmp_path, None, population=4,
