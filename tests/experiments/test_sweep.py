@@ -29,14 +29,24 @@ _CODE = {'source': 'abc', 'packages': {'jax': '1'}, 'data': {'mnist': 'd'}}
 
 @pytest.fixture
 def fake_training(monkeypatch):
-  """training.run returns a fixed result; records each call's hyperparams."""
+  """training.run returns a fixed result; records each call's hyperparams.
+
+  A population trains its members with that training.run, one by one.
+  """
   calls = []
 
   def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
     calls.append(dict(hyperparams))
     return _fake_result([[0.5, 0.1], [0.4, 0.6]])
 
+  def fake_run_population(member_streams, spec, hyperparams, protocol, seeds,
+                          **kwargs):
+    return [training.run(stream, spec, h, protocol, seed)
+            for stream, h, seed in zip(member_streams, hyperparams, seeds)]
+
   monkeypatch.setattr(training, 'run', fake_run)
+  monkeypatch.setattr(population, 'run_population', fake_run_population)
+  monkeypatch.setattr(population, 'run_bytes', lambda *a: 1)
   monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
   monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
   return calls
@@ -259,7 +269,8 @@ def test_tuning_never_chooses_a_diverged_configuration(tmp_path,
   monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
   monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
   logged = []
-  cache = sweep.RunCache(tmp_path, None, log=logged.append)
+  # One by one: the fake training stands for whole runs.
+  cache = sweep.RunCache(tmp_path, None, log=logged.append, population=1)
   tuning = sweep.tune(cache, presets.QUICK, 'sgd', Search('grid', 8, (0,)))
   grid = [c.hyperparams for c in tuning.candidates]
   assert tuning.best == {'learning_rate': 0.2}
@@ -285,7 +296,7 @@ def test_halving_screens_every_configuration_then_tunes_the_best(
   monkeypatch.setattr(Setup, 'make_stream',
                       lambda self, seed, data_dir, first_tasks=None:
                       screened.append(first_tasks))
-  cache = sweep.RunCache(tmp_path, None, log=lambda line: None)
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=1)
   search = Search('quasi_random', budget=6, tuning_seeds=(0, 1),
                   halving=Halving(first_tasks=2, keep=2))
   tuning = sweep.tune(cache, presets.QUICK, 'sgd', search)
