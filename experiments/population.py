@@ -144,12 +144,15 @@ class PopulationLearner(training.Learner):
         its own hyperparameters: its state holds them, and its ``init``
         applies any that only act there.
     """
+    # Jitted onto the mesh: device_put cannot move arrays that span
+    # processes.
     states = []
     for member_params, key, optimizer in zip(params, keys, member_optimizers):
       state = self.init_state(member_params, key)
-      states.append(state._replace(
-          opt_state=self.place(optimizer.init(state.params))))
-    return self.place(jax.tree.map(lambda *a: jnp.stack(a), *states))
+      states.append(state._replace(opt_state=jax.jit(
+          optimizer.init, out_shardings=self._replicated)(state.params)))
+    return jax.jit(lambda *s: jax.tree.map(lambda *a: jnp.stack(a), *s),
+                   out_shardings=self._replicated)(*states)
 
   def orders(self, rngs: Sequence[np.random.Generator], n: int,
              shuffle: bool, steps: int, batch_size: int) -> chex.Array:

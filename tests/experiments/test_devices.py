@@ -7,6 +7,7 @@ devices changes only the order of floating-point sums, so the final params
 agree to 1e-5 (absolute) and the accuracy matrices exactly.
 """
 
+import json
 import os
 from pathlib import Path
 import socket
@@ -118,3 +119,36 @@ def test_a_batch_that_does_not_split_is_refused():
 def test_the_process_flags_go_together(capsys):
   assert cli.main(['run', '--coordinator', '127.0.0.1:1234']) == 2
   assert 'give all three' in capsys.readouterr().err
+
+
+def _cli(host_devices, out, data_dir, *flags):
+  return subprocess.Popen(
+      [sys.executable, '-m', 'experiments', 'run', '--methods', 'ewc',
+       '--num-tasks', '2', '--seeds', '1,2', '--train-per-task', '96',
+       '--val-per-task', '32', '--test-per-task', '100', '--batch-size', '32',
+       '--epochs', '1', '--no-progress', '--data-dir', str(data_dir),
+       '--out', str(out), *map(str, flags)],
+      cwd=_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      env={**os.environ, 'PYTHONPATH': str(_ROOT), 'XLA_FLAGS':
+           f'--xla_force_host_platform_device_count={host_devices}'})
+
+
+def test_the_command_line_on_two_processes_matches_one(tmp_path, data_dir):
+  """`run` (seeds 1 and 2: one population) on 2 x 4 devices and on 1 x 8."""
+  address = f'127.0.0.1:{_free_port()}'
+  processes = [_cli(4, tmp_path / 'two', data_dir, '--coordinator', address,
+                    '--num-processes', 2, '--process-id', i) for i in (0, 1)]
+  for process in processes:
+    _finish(process)
+  _finish(_cli(8, tmp_path / 'one', data_dir))
+  two, one = (json.loads((tmp_path / name / 'permuted_mnist.json').read_text())
+              for name in ('two', 'one'))
+  np.testing.assert_array_equal(
+      two['methods']['ewc']['acc_matrix']['per_seed'],
+      one['methods']['ewc']['acc_matrix']['per_seed'])
+  runs = sorted((tmp_path / 'two' / 'runs').rglob('*.json'))
+  assert [run.name for run in runs] == ['quick-seed-1.json',
+                                        'quick-seed-2.json']
+  record = json.loads(runs[0].read_text())
+  assert record['devices'] == 8 and record['population']['size'] == 2
+  assert not list((tmp_path / 'two').rglob('*.tmp'))
