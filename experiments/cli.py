@@ -221,6 +221,10 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
   group.add_argument(
       '--checkpoint-every', type=_at_least(1), default=None,
       help='with --checkpoint-dir, also checkpoint every N training steps')
+  group.add_argument(
+      '--checkpoint-keep', type=_at_least(1), default=2,
+      help="with --checkpoint-dir, keep each run's K newest checkpoints "
+           '(default: 2)')
 
 
 def _join_processes(args: argparse.Namespace) -> None:
@@ -405,6 +409,7 @@ def _cache(args: argparse.Namespace, out: Path) -> sweep.RunCache:
   return sweep.RunCache(out, args.data_dir, progress=not args.no_progress,
                         checkpoint_dir=args.checkpoint_dir,
                         checkpoint_every=args.checkpoint_every,
+                        checkpoint_keep=args.checkpoint_keep,
                         mesh=devices.make_mesh(args.devices),
                         population=args.population)
 

@@ -248,6 +248,7 @@ class RunCache:
       nowhere.
     checkpoint_every: also checkpoint every this many steps (None: after
       each task only).
+    checkpoint_keep: how many of a run's newest checkpoints are kept.
     mesh: the devices runs split their batches over
       (:func:`experiments.devices.make_mesh`); default: all of them.
     population: the most runs trained as one population (see
@@ -258,6 +259,7 @@ class RunCache:
                progress: bool = True, log: Callable[[str], None] = print,
                checkpoint_dir: Path | None = None,
                checkpoint_every: int | None = None,
+               checkpoint_keep: int = 2,
                mesh: jax.sharding.Mesh | None = None,
                population: int | None = None):
     if population is not None and population < 1:
@@ -268,6 +270,7 @@ class RunCache:
     self.log = log
     self.checkpoint_dir = checkpoint_dir
     self.checkpoint_every = checkpoint_every
+    self.checkpoint_keep = checkpoint_keep
     self.mesh = devices.make_mesh() if mesh is None else mesh
     self.population = population
     self.mismatches: list[str] = []
@@ -468,7 +471,7 @@ class RunCache:
           self.checkpoint_dir
           / path.relative_to(self.out / 'runs').with_suffix('')
           / f'{code_id}-devices{mesh.size}',
-          every_steps=self.checkpoint_every)
+          every_steps=self.checkpoint_every, keep=self.checkpoint_keep)
     record = {'config': config, 'device': device_label(mesh),
               'fingerprint': code,
               **_train(config, self.data_dir, self.progress, checkpointer,

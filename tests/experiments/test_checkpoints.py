@@ -5,6 +5,7 @@ Runs use the synthetic streams of test_training (no data files).
 
 import os
 from pathlib import Path
+import re
 import signal
 import subprocess
 import sys
@@ -201,6 +202,7 @@ def test_run_cache_checkpoints_each_run_in_its_folder_then_deletes_it(
                **kwargs):
     folders.append(checkpointer.directory)
     assert checkpointer.directory.is_dir() and checkpointer.every_steps == 5
+    assert checkpointer.keep == 3
     return training.RunResult(
         test_acc=np.ones((1, 1)), val_acc=np.ones((1, 1)), state_bytes=8,
         param_bytes=8, wall_s=1.0, diagnostics={})
@@ -209,12 +211,13 @@ def test_run_cache_checkpoints_each_run_in_its_folder_then_deletes_it(
   monkeypatch.setattr(sweep.Setup, 'make_stream', lambda self, *a: None)
   monkeypatch.setattr(fingerprint, 'current', lambda *a: {})
   cache = sweep.RunCache(tmp_path / 'out', None, log=lambda line: None,
-                         checkpoint_dir=tmp_path / 'ckpt', checkpoint_every=5)
+                         checkpoint_dir=tmp_path / 'ckpt', checkpoint_every=5,
+                         checkpoint_keep=3)
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'tag-1')
-  # One folder per run, and within it per fingerprint (here {}).
+  # One folder per run, and within it per fingerprint (here {}) and mesh.
   assert [f.parent for f in folders] == [
       tmp_path / 'ckpt' / presets.QUICK.key / 'sgd' / 'tag-1']
-  assert len(folders[0].name) == 16
+  assert re.fullmatch('[0-9a-f]{16}-devices1', folders[0].name)
   assert not folders[0].exists()  # the run file is the record now
   monkeypatch.setattr(fingerprint, 'current', lambda *a: {'source': 'new'})
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 2, 'tag-1')
