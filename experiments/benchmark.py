@@ -300,15 +300,15 @@ def markdown(document: Mapping[str, Any]) -> str:
       ['params', 'optimizer', 'step (ms)', 'vs adagrad', 'vs sgd',
        'state bytes / param bytes', 'compile (s)', 'bandwidth (GB/s)',
        'share of copy bandwidth'], rows))
-  parts += ['', '### Whole training step', '']
   rows = []
   for model, results in document['training_step'].items():
     sgd = results['sgd']['step_s']
     for name, r in results.items():
       rows.append([model, name, f'{r["step_s"] * 1e3:.2f}',
                    f'{r["examples_per_s"]:.0f}', f'{r["step_s"] / sgd:.2f}'])
-  parts.append(tables.markdown_table(
-      ['model', 'method', 'step (ms)', 'examples / s', 'vs sgd'], rows))
+  if rows:  # none with --skip-training
+    parts += ['', '### Whole training step', '', tables.markdown_table(
+        ['model', 'method', 'step (ms)', 'examples / s', 'vs sgd'], rows)]
   check = document['recompilation']
   parts += ['', f'Recompilation: {check["compilations"]} compilation(s) over '
             f'{check["steps"]} steps of `inject_hyperparams(classp)` whose '
