@@ -215,9 +215,10 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
   group.add_argument(
       '--checkpoint-dir', type=Path, default=None,
       help='checkpoint each run while it trains under DIR/<stream>/<method>/'
-           '<run>/<code fingerprint>/ after each task; rerunning the same '
-           'command resumes an interrupted run bit for bit (SIGTERM/SIGINT '
-           'save and stop); a finished run\'s checkpoints are deleted')
+           '<run>/<code fingerprint>-devices<N>/ after each task; rerunning '
+           'the same command resumes an interrupted run bit for bit '
+           '(SIGTERM/SIGINT save and stop); a finished run\'s checkpoints are '
+           'deleted')
   group.add_argument(
       '--checkpoint-every', type=_at_least(1), default=None,
       help='with --checkpoint-dir, also checkpoint every N training steps')
