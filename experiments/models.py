@@ -194,14 +194,6 @@ MODELS: dict[str, Callable[..., nnx.Module]] = {
 }
 
 
-# Models whose training steps run inside one ``lax.scan`` per progress chunk:
-# on XLA:CPU that is faster for them and computes the same bits (measured on
-# one epoch: MLP 2x400 1.15x, the text transformer 1.56x); the CNN's
-# convolutions lose their fast path inside a loop (8x slower), so its steps
-# stay one jitted call each.
-SCANNED = frozenset({'mlp', 'transformer'})
-
-
 def make_model(name: str, num_classes: int, *, seed: int,
                hidden: Sequence[int] = (256, 256),
                input_shape: Sequence[int] = (28, 28, 1),

@@ -105,7 +105,6 @@ class PopulationLearner(training.Learner):
     plain_optimizer: the optimizer as one member's own run builds it (its
       state's size is the member's).
     mesh: the devices each member's batch is split over.
-    scan_steps: see :class:`experiments.training.Learner`.
   """
 
   def __init__(self, graphdef: nnx.GraphDef,
@@ -113,16 +112,15 @@ class PopulationLearner(training.Learner):
                regularizer: regularizers.Regularizer,
                logit_masks: np.ndarray, members: int, shared_data: bool,
                plain_optimizer: optax.GradientTransformation,
-               mesh: jax.sharding.Mesh | None = None,
-               scan_steps: bool = False):
-    super().__init__(graphdef, optimizer, regularizer, logit_masks, mesh,
-                     scan_steps)
+               mesh: jax.sharding.Mesh | None = None):
+    super().__init__(graphdef, optimizer, regularizer, logit_masks, mesh)
     self.plain_optimizer = plain_optimizer
     self.members = members
     self.shared_data = shared_data
     data = None if shared_data else 0
-    self._compile_steps(jax.vmap(self._train_step,
-                                 in_axes=(0, data, 0, None)))
+    self.train_step = jax.jit(
+        jax.vmap(self._train_step, in_axes=(0, data, 0, None)),
+        out_shardings=self._replicated)
     self.correct = jax.jit(
         jax.vmap(self._correct, in_axes=(0, data, data, data)),
         out_shardings=self._replicated)
@@ -334,7 +332,7 @@ def run_population(
       shared_data=all(s is stream for s in member_streams),
       plain_optimizer=methods.build(
           spec, hyperparams[0], injectable=task_hyperparams is not None)[0],
-      mesh=mesh, scan_steps=protocol.model in models.SCANNED)
+      mesh=mesh)
   state = learner.init_states(
       params, [jax.random.key(seed) for seed in seeds], member_optimizers)
   records = [training.RunRecord.empty(spec, h) for h in hyperparams]

@@ -4,13 +4,10 @@ A run trains one model on a stream's tasks in order with one optimizer and one
 regularizer, and after each task tests the model on every task of the stream.
 A run whose loss or params stop being finite is stopped and recorded as
 diverged (task and step), never scored.
-Steps are dispatched asynchronously: the host waits for the device only a
-few times per epoch, to advance the progress bar. For the models of
-:data:`experiments.models.SCANNED` (the MLP and the text transformer) each
-tenth of an epoch is one ``lax.scan`` over its steps, faster on XLA:CPU and
-the same bits; the CNN, whose convolutions lose their fast path inside a
-loop (8x slower), and checkpointed runs (which save between steps) take one
-jitted call per step.
+Each step is one jitted call, dispatched asynchronously: the host waits for
+the device only a few times per epoch, to advance the progress bar. (A
+``lax.fori_loop`` over steps was measured 8x slower for the CNN on XLA:CPU,
+whose convolutions lose their fast path inside a while loop.)
 A run computes on a data-parallel mesh (:mod:`experiments.devices`): by
 default every local device of every process, each step's batch split over
 them.
@@ -116,41 +113,25 @@ class Learner:
     mesh: the devices each batch is split over
       (:func:`experiments.devices.make_mesh`); default: all of them. Arrays
       the learner's functions take are placed with :meth:`place`.
-    scan_steps: train a chunk of steps in one ``lax.scan``
-      (:meth:`train_steps`) rather than one call per step (see
-      :data:`experiments.models.SCANNED`).
   """
 
   def __init__(self, graphdef: nnx.GraphDef,
                optimizer: optax.GradientTransformation,
                regularizer: regularizers.Regularizer,
                logit_masks: np.ndarray,
-               mesh: jax.sharding.Mesh | None = None,
-               scan_steps: bool = False):
+               mesh: jax.sharding.Mesh | None = None):
     self.graphdef = graphdef
     self.optimizer = optimizer
     self.regularizer = regularizer
-    self.scan_steps = scan_steps
     self.mesh = devices.make_mesh() if mesh is None else mesh
     self._replicated = devices.replicated(self.mesh)
     self._batched = devices.batched(self.mesh)
     self.logit_masks = self.place(logit_masks)
-    self._compile_steps(self._train_step)
+    self.train_step = jax.jit(self._train_step,
+                              out_shardings=self._replicated)
     self.correct = jax.jit(self._correct, out_shardings=self._replicated)
     # The evaluation batch: about 500 examples, split evenly over the mesh.
     self.eval_batch = -(-_EVAL_BATCH // self.mesh.size) * self.mesh.size
-
-  def _compile_steps(self, step: Callable[..., TrainState]) -> None:
-    """``train_step`` and ``train_steps`` of one step function."""
-    self.train_step = jax.jit(step, out_shardings=self._replicated)
-
-    def steps(state, split, order, first, count):
-      def body(state, index):
-        return step(state, split, order, index), None
-      return jax.lax.scan(body, state, first + jnp.arange(count))[0]
-
-    self.train_steps = jax.jit(steps, static_argnums=4,
-                               out_shardings=self._replicated)
 
   def place(self, tree: Any) -> Any:
     """A pytree of arrays, copied whole onto every device of the mesh."""
@@ -432,15 +413,10 @@ def _train_phase(
       taken = max(done - first, 0)  # steps of this epoch before a resume
       for start in range(taken - taken % chunk, epoch_steps, chunk):
         stop = min(start + chunk, epoch_steps)
-        if learner.scan_steps and on_step is None:
-          state = learner.train_steps(state, phase.split, order,
-                                      max(start, taken),
-                                      stop - max(start, taken))
-        else:  # one call per step (a checkpointed run saves between them)
-          for index in range(max(start, taken), stop):
-            state = learner.train_step(state, phase.split, order, index)
-            if on_step is not None:
-              on_step(state, first + index + 1, epoch_rng)
+        for index in range(max(start, taken), stop):
+          state = learner.train_step(state, phase.split, order, index)
+          if on_step is not None:
+            on_step(state, first + index + 1, epoch_rng)
         if np.all(learner.diverged_at(state) >= 0):
           return state
         if not bar.disable:
@@ -481,7 +457,7 @@ def learner_and_state(
   optimizer, regularizer = methods.build(spec, hyperparams,
                                          injectable=injectable)
   learner = Learner(graphdef, optimizer, regularizer, logit_masks(stream),
-                    mesh, scan_steps=protocol.model in models.SCANNED)
+                    mesh)
   return learner, learner.init_state(params, jax.random.key(seed))
 
 

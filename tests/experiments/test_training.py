@@ -253,37 +253,3 @@ def test_steps_per_task_trains_exactly_that_many_steps(method, steps):
   assert captured[-1] == steps
   if method == 'sgd':
     assert captured == [7, 14]
-
-
-@pytest.mark.parametrize('model, input_shape, x', [
-    ('mlp', (28, 28, 1), lambda rng, n: rng.normal(
-        size=(n, 28, 28, 1)).astype(np.float32)),
-    ('transformer', (12,), lambda rng, n: rng.integers(
-        1, 50, size=(n, 12)).astype(np.int32)),
-])
-def test_scanned_steps_compute_what_one_call_per_step_does(model, input_shape,
-                                                           x):
-  """The models of models.SCANNED: a chunk in one lax.scan, the same bits."""
-  assert model in models.SCANNED
-  graphdef, params = nnx.split(models.make_model(
-      model, 3, seed=0, hidden=(16,), input_shape=input_shape,
-      vocab_size=50), nnx.Param)
-  optimizer, regularizer = methods.build(
-      methods.parse_method('classp'), {'learning_rate': 0.1,
-                                       'threshold': 1e-6, 'power': 1.5})
-  learner = training.Learner(graphdef, optimizer, regularizer,
-                             np.ones((1, 3), bool), scan_steps=True)
-  rng = np.random.default_rng(0)
-  split = learner.place(streams.Split(x(rng, 64), rng.integers(
-      0, 3, 64).astype(np.int32), np.zeros(64, np.int32)))
-  order = learner.place(rng.permutation(64).reshape(8, 8))
-  state = learner.init_state(params, jax.random.key(0))
-  stepped = state
-  for index in range(2, 7):
-    stepped = learner.train_step(stepped, split, order, index)
-  scanned = learner.train_steps(state, split, order, 2, 5)
-  for a, b in zip(jax.tree.leaves(stepped), jax.tree.leaves(scanned)):
-    if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
-      a, b = jax.random.key_data(a), jax.random.key_data(b)
-    np.testing.assert_array_equal(a, b)
-  assert int(scanned.step) == 5
