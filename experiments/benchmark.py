@@ -418,16 +418,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = {'device': training.device_name(), 'jax': jax.__version__,
                 **throughput_benchmark(args.data_dir, args.members,
                                        args.repeats)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = f'{_file_stem()}-throughput'
-    (args.out / f'{stem}.json').write_text(
-        json.dumps(document, indent=1, sort_keys=True) + '\n')
     table = throughput_markdown(document)
-    (args.out / f'{stem}.md').write_text(table)
-    print(table)
-    if args.readme is not None:
-      args.readme.write_text(report.replace_between_markers(
-          args.readme, THROUGHPUT_START, THROUGHPUT_END, f'\n{table}\n'))
+    _write(args, f'{_file_stem()}-throughput', document, table,
+           (THROUGHPUT_START, THROUGHPUT_END), f'\n{table}\n')
     return 0
   optimizer_names = [n.strip() for n in args.optimizers.split(',')]
   unknown = set(optimizer_names) - set(OPTIMIZERS)
@@ -449,20 +442,28 @@ def main(argv: Sequence[str] | None = None) -> int:
       document['training_step'][model] = training_step_benchmark(
           model, batch_size, args.repeats, steps_per_repeat)
   document['recompilation'] = recompilation_check()
+  table = markdown(document)
+  _write(args, _file_stem(), document, table, (README_START, README_END),
+         f'\n{table}\nCommand: `python -m experiments.benchmark --readme '
+         'README.md`\n')
+  return 0
+
+
+def _write(args: argparse.Namespace, stem: str, document: Mapping[str, Any],
+           table: str, markers: tuple[str, str], readme_text: str) -> None:
+  """Writes a benchmark's document and table (and README section).
+
+  ``<out>/<stem>.json`` and ``<out>/<stem>.md``; the table is printed, and
+  with ``--readme`` the README's text between ``markers`` replaced.
+  """
   args.out.mkdir(parents=True, exist_ok=True)
-  stem = _file_stem()
   (args.out / f'{stem}.json').write_text(
       json.dumps(document, indent=1, sort_keys=True) + '\n')
-  table = markdown(document)
   (args.out / f'{stem}.md').write_text(table)
   print(table)
   if args.readme is not None:
-    text = report.replace_between_markers(
-        args.readme, README_START, README_END,
-        f'\n{table}\nCommand: `python -m experiments.benchmark --readme '
-        'README.md`\n')
-    args.readme.write_text(text)
-  return 0
+    args.readme.write_text(report.replace_between_markers(
+        args.readme, *markers, readme_text))
 
 
 if __name__ == '__main__':
