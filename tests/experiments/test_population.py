@@ -133,3 +133,16 @@ def test_max_members_divides_the_memory_share():
   one = population.max_members(1, device)
   assert population.max_members(one // 4, device) >= 4
   assert population.max_members(10 ** 18, device) == 1
+
+
+def test_joint_training_members_equal_their_runs():
+  seeds = [3, 4]
+  member_streams = [_stream_of(seed) for seed in seeds]
+  members, params = _population('joint', [{'learning_rate': 0.01}] * 2, seeds,
+                                member_streams)
+  for member, member_params, seed, stream in zip(members, params, seeds,
+                                                 member_streams):
+    expected, expected_params = _sequential('joint', {'learning_rate': 0.01},
+                                            seed, stream)
+    assert member.test_acc.shape == (1, 3)  # one row: after all tasks
+    _assert_close(member, expected, member_params, expected_params)
