@@ -146,3 +146,17 @@ def test_joint_training_members_equal_their_runs():
                                             seed, stream)
     assert member.test_acc.shape == (1, 3)  # one row: after all tasks
     _assert_close(member, expected, member_params, expected_params)
+
+
+def test_members_follow_the_method_s_per_task_schedule():
+  """The author's schedule: task 1 unscaled, later tasks scaled."""
+  seeds = [3, 4]
+  member_streams = [_stream_of(seed) for seed in seeds]
+  hyperparams = {'learning_rate': 0.05, 'power': 1.0, 'threshold': 1e-6}
+  members, params = _population('classp_author_schedule', [hyperparams] * 2,
+                                seeds, member_streams)
+  for member, member_params, seed, stream in zip(members, params, seeds,
+                                                 member_streams):
+    expected, expected_params = _sequential(
+        'classp_author_schedule', hyperparams, seed, stream)
+    _assert_close(member, expected, member_params, expected_params)
