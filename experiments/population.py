@@ -44,7 +44,6 @@ import classp_optax
 from experiments import devices
 from experiments import methods
 from experiments import metrics
-from experiments import models
 from experiments import optimizers
 from experiments import regularizers
 from experiments import streams
@@ -100,7 +99,6 @@ class PopulationLearner(training.Learner):
       hyperparameters live in their states).
     regularizer: the members' regularizer.
     logit_masks: bool [num_tasks, num_classes].
-    members: how many runs.
     shared_data: whether every member has the same splits.
     plain_optimizer: the optimizer as one member's own run builds it (its
       state's size is the member's).
@@ -110,12 +108,11 @@ class PopulationLearner(training.Learner):
   def __init__(self, graphdef: nnx.GraphDef,
                optimizer: optax.GradientTransformation,
                regularizer: regularizers.Regularizer,
-               logit_masks: np.ndarray, members: int, shared_data: bool,
+               logit_masks: np.ndarray, shared_data: bool,
                plain_optimizer: optax.GradientTransformation,
                mesh: jax.sharding.Mesh | None = None):
     super().__init__(graphdef, optimizer, regularizer, logit_masks, mesh)
     self.plain_optimizer = plain_optimizer
-    self.members = members
     self.shared_data = shared_data
     data = None if shared_data else 0
     self.train_step = jax.jit(
@@ -318,17 +315,13 @@ def run_population(
   member_optimizers = [methods.build(spec, h, injectable=True)[0]
                        for h in hyperparams]
   regularizer = methods.build(spec, hyperparams[0])[1]
-  params = []
-  for seed in seeds:
-    graphdef, member_params = nnx.split(models.make_model(
-        protocol.model, stream.num_classes, seed=seed, hidden=protocol.hidden,
-        input_shape=stream.input_shape, vocab_size=stream.vocab_size),
-                                        nnx.Param)
-    params.append(member_params)
+  initial = [training.initial_model(stream, protocol, seed) for seed in seeds]
+  graphdef = initial[0][0]  # the same for every member
+  params = [member_params for _, member_params in initial]
   # Member 0's update applies to all: each state holds its member's values.
   learner = PopulationLearner(
       graphdef, member_optimizers[0], regularizer,
-      training.logit_masks(stream), count,
+      training.logit_masks(stream),
       shared_data=all(s is stream for s in member_streams),
       plain_optimizer=methods.build(
           spec, hyperparams[0], injectable=task_hyperparams is not None)[0],

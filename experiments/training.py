@@ -438,6 +438,15 @@ def logit_masks(stream: streams.Stream) -> np.ndarray:
                    for t in stream.tasks])
 
 
+def initial_model(stream: streams.Stream, protocol: Protocol,
+                  seed: int) -> tuple[nnx.GraphDef, optax.Params]:
+  """The protocol's model for the stream, initialized with ``seed``."""
+  return nnx.split(models.make_model(
+      protocol.model, stream.num_classes, seed=seed, hidden=protocol.hidden,
+      input_shape=stream.input_shape, vocab_size=stream.vocab_size),
+                   nnx.Param)
+
+
 def learner_and_state(
     stream: streams.Stream, spec: methods.MethodSpec,
     hyperparams: Mapping[str, Any], protocol: Protocol, seed: int,
@@ -449,11 +458,7 @@ def learner_and_state(
     errors.ProtocolError: if the batch does not split over the mesh.
   """
   devices.check_divisible(protocol.batch_size, mesh.size, 'the batch size')
-  model = models.make_model(protocol.model, stream.num_classes, seed=seed,
-                            hidden=protocol.hidden,
-                            input_shape=stream.input_shape,
-                            vocab_size=stream.vocab_size)
-  graphdef, params = nnx.split(model, nnx.Param)
+  graphdef, params = initial_model(stream, protocol, seed)
   optimizer, regularizer = methods.build(spec, hyperparams,
                                          injectable=injectable)
   learner = Learner(graphdef, optimizer, regularizer, logit_masks(stream),
