@@ -315,6 +315,17 @@ def _final_per_task_table(methods: dict[str, Any]) -> str:
   return tables.markdown_table(['Method', *header], rows)
 
 
+# How each draw of the search picks a method's configurations.
+_DRAWS = {
+    'grid': 'drawn from its grid, balanced over the knob values (a method '
+            'with more knobs sees fewer values of each: CLASSP searches '
+            'learning rate, threshold and power, so it sees fewer learning '
+            'rates than the one-knob optimizers)',
+    'quasi_random': 'drawn quasi-randomly over its whole space, named points '
+                    'always included and counted',
+}
+
+
 def _protocol(result: dict[str, Any]) -> str:
   """Markdown list of the seeds, the search and the protocol settings."""
   seeds = ', '.join(str(s) for s in result['seeds'])
@@ -326,8 +337,7 @@ def _protocol(result: dict[str, Any]) -> str:
     tuning = ', '.join(str(s) for s in search['tuning_seeds'])
     lines = [f'- seeds: {seeds} (hyperparameters tuned on seeds {tuning})',
              f"- search: {search['budget']} configurations per method, "
-             f"{search['draw'].replace('_', ' ')} (named points always "
-             'included and counted)'
+             + _DRAWS[search['draw']]
              + ('' if search['halving'] is None else
                 f"; each screened on the first "
                 f"{search['halving']['first_tasks']} tasks with seed "

@@ -38,10 +38,7 @@ _LITERATURE = (
 _ADAGRAD = (
     "`adagrad` starts its accumulator at 0 (optax's default is 0.1): it is "
     'then CLASSP with power 2 and threshold 0, up to where eps sits, so the '
-    'two rows separate the threshold and the power from AdaGrad itself. '
-    'Every method draws 8 configurations from its search space (balanced '
-    'over the knob values); CLASSP searches learning rate, threshold and '
-    'power, so it sees fewer learning rates than the one-knob optimizers.')
+    'two rows separate the threshold and the power from AdaGrad itself.')
 
 # The text stream (CLASSP paper's second experiment, on the offline tweet
 # corpus): a transformer of 2 blocks of width 64, 4 heads, 48 tokens (the

@@ -320,3 +320,18 @@ def test_compute_cost_counts_tuning_and_reported_runs():
       'Compute: 12 runs (2 of them tuning), 0.0 h of wall time in all.')
   methods['sgd']['tuning_runs'][0] = {}  # recorded before wall times were
   assert report._compute_cost(methods, 5) == ''
+
+
+@pytest.mark.parametrize('draw, says', [
+    ('grid', 'drawn from its grid, balanced over the knob values'),
+    ('quasi_random', 'drawn quasi-randomly over its whole space, named '
+                     'points always included and counted'),
+])
+def test_the_protocol_says_how_configurations_were_drawn(draw, says):
+  result = _permuted_mnist() | {'search': {
+      'draw': draw, 'budget': 12, 'tuning_seeds': [0, 1],
+      'halving': {'first_tasks': 2, 'keep': 3}}}
+  line = next(line for line in report._protocol(result).splitlines()
+              if line.startswith('- search:'))
+  assert line.startswith(f'- search: 12 configurations per method, {says}')
+  assert 'screened on the first 2 tasks with seed 0, the best 3' in line
