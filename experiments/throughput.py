@@ -4,8 +4,8 @@ Part of ``python -m experiments.benchmark`` (``--throughput``), measured in
 one process so that every ratio compares like with like:
 
 * runs per hour of a protocol's real runs, trained one by one
-  (:func:`experiments.training.run`) and as one population of the same runs
-  (:func:`experiments.population.run_population`), in turn;
+  (:func:`experiments.training.run`) and as populations of one or more
+  sizes (:func:`experiments.population.run_population`), in turn;
 * training steps per second of the same step on a mesh of 1 device and of
   every device of the process (``--host-devices N`` gives a CPU N devices).
 
@@ -29,49 +29,69 @@ from experiments.protocol import Setup
 
 
 def runs_per_hour(setup: Setup, method: str, hyperparams: Mapping[str, Any],
-                  seeds: Sequence[int], data_dir: str | None,
+                  sequential_seeds: Sequence[int],
+                  population_sizes: Sequence[int], data_dir: str | None,
                   ) -> dict[str, Any]:
-  """The same runs trained one by one, then as one population, on 1 device.
+  """Runs trained one by one, then as populations of each size, on 1 device.
+
+  Population ``n`` trains the runs of seeds ``1..n`` as one program; its
+  members whose seed is also in ``sequential_seeds`` are compared with their
+  runs.
 
   Args:
     setup: the protocol (its real sizes).
     method: a method name.
     hyperparams: its hyperparameters (every run's).
-    seeds: one run per seed.
+    sequential_seeds: the runs trained one by one (the baseline rate).
+    population_sizes: members of each population.
     data_dir: the data folder.
 
   Returns:
-    ``sequential_s`` and ``population_s`` (wall time of all the runs,
-    compilation included), ``runs_per_hour`` of each, their ratio, the
-    largest difference of an accuracy entry between a run and its member
-    (None if none finished alike) and how many runs diverged.
+    ``sequential_s`` (wall time of all the sequential runs, compilation
+    included) and ``sequential_runs_per_hour``, how many of them diverged,
+    and per population size: ``seconds``, ``runs_per_hour``, ``speedup``
+    over one by one and the largest difference of an accuracy entry between
+    a member and its run (None if none finished alike).
   """
   spec = methods.parse_method(method)
-  member_streams = [setup.make_stream(seed, data_dir) for seed in seeds]
   mesh = devices.make_mesh(1)
+  task_streams = {
+      seed: setup.make_stream(seed, data_dir)
+      for seed in {*sequential_seeds, *range(1, max(population_sizes) + 1)}}
   start = time.perf_counter()
-  sequential = [training.run(stream, spec, hyperparams, setup.protocol, seed,
-                             progress=False, mesh=mesh)
-                for stream, seed in zip(member_streams, seeds)]
+  sequential = {seed: training.run(task_streams[seed], spec, hyperparams,
+                                   setup.protocol, seed, progress=False,
+                                   mesh=mesh)
+                for seed in sequential_seeds}
   sequential_s = time.perf_counter() - start
-  start = time.perf_counter()
-  members = population.run_population(
-      member_streams, spec, [hyperparams] * len(seeds), setup.protocol,
-      seeds, progress=False, mesh=mesh)
-  population_s = time.perf_counter() - start
+  sequential_rate = 3600 * len(sequential) / sequential_s
+  populations = []
+  for size in population_sizes:
+    seeds = list(range(1, size + 1))
+    start = time.perf_counter()
+    members = population.run_population(
+        [task_streams[seed] for seed in seeds], spec, [hyperparams] * size,
+        setup.protocol, seeds, progress=False, mesh=mesh)
+    seconds = time.perf_counter() - start
+    populations.append({
+        'size': size, 'seconds': seconds,
+        'runs_per_hour': 3600 * size / seconds,
+        'speedup': 3600 * size / seconds / sequential_rate,
+        # Over runs that finished alike (a diverged run keeps fewer rows).
+        'max_accuracy_difference': max(
+            (float(np.max(np.abs(sequential[seed].test_acc
+                                 - member.test_acc)))
+             for seed, member in zip(seeds, members)
+             if seed in sequential
+             and sequential[seed].test_acc.shape == member.test_acc.shape),
+            default=None)})
   return {
-      'setup': setup.key, 'method': method, 'runs': len(seeds),
-      'steps_per_run': _steps_per_run(member_streams[0], setup),
-      'sequential_s': sequential_s, 'population_s': population_s,
-      'sequential_runs_per_hour': 3600 * len(seeds) / sequential_s,
-      'population_runs_per_hour': 3600 * len(seeds) / population_s,
-      'population_speedup': sequential_s / population_s,
-      # Over runs that finished alike (a diverged run keeps fewer rows).
-      'max_accuracy_difference': max(
-          (float(np.max(np.abs(run.test_acc - member.test_acc)))
-           for run, member in zip(sequential, members)
-           if run.test_acc.shape == member.test_acc.shape), default=None),
-      'diverged': sum(run.diverged is not None for run in sequential),
+      'setup': setup.key, 'method': method,
+      'steps_per_run': _steps_per_run(task_streams[sequential_seeds[0]], setup),
+      'sequential_runs': len(sequential), 'sequential_s': sequential_s,
+      'sequential_runs_per_hour': sequential_rate,
+      'diverged': sum(run.diverged is not None for run in sequential.values()),
+      'populations': populations,
   }
 
 

@@ -1,5 +1,6 @@
 """The benchmark's pieces on tiny inputs (no timing is asserted)."""
 
+import argparse
 import math
 
 import pytest
@@ -45,16 +46,33 @@ def test_the_copy_bandwidth_is_measured_with_the_steps():
                                             / r['copy_gbs'])
 
 
-def test_throughput_markdown_reads_a_document():
+def test_throughput_markdown_has_a_row_per_population_size():
   document = {
-      'device': 'cpu', 'jax': '0', 'members': 4, 'device_counts': [1, 8],
+      'device': 'cpu', 'jax': '0', 'members': [1, 8], 'device_counts': [1, 8],
       'runs': [{'protocol': 'hsu2018', 'setup': 'split_mnist_class',
-                'method': 'classp',
-                'steps_per_run': 100, 'sequential_runs_per_hour': 60.0,
-                'population_runs_per_hour': 45.0, 'population_speedup': 0.75,
-                'max_accuracy_difference': 0.001}],
+                'method': 'classp', 'steps_per_run': 100,
+                'sequential_runs': 4, 'sequential_runs_per_hour': 60.0,
+                'populations': [
+                    {'size': 1, 'runs_per_hour': 45.0, 'speedup': 0.75,
+                     'max_accuracy_difference': 0.001},
+                    {'size': 8, 'runs_per_hour': 240.0, 'speedup': 4.0,
+                     'max_accuracy_difference': None}]}],
       'steps_per_s': {'hsu2018': {'1': 50.0, '8': 20.0}}}
   table = benchmark.throughput_markdown(document)
-  assert ('| hsu2018 | split_mnist_class | classp | 100 | 60 | 45 | 0.75 | '
-          '0.0010 |') in table
+  assert 'the first 4 seeds trained one by one' in table
+  assert ('| hsu2018 | split_mnist_class | classp | 100 | 60 | 1 | 45 | 0.75 '
+          '| 0.0010 |') in table
+  assert ('| hsu2018 | split_mnist_class | classp | 100 | 60 | 8 | 240 | '
+          '4.00 | - |') in table
   assert '| hsu2018 | 50.0 | 20.0 |' in table
+
+
+@pytest.mark.parametrize('text, sizes', [('4', [4]), ('1,8,64', [1, 8, 64])])
+def test_members_takes_population_sizes(text, sizes):
+  assert benchmark._population_sizes(text) == sizes
+
+
+@pytest.mark.parametrize('text', ['0', '1,,8', 'eight', '4,-1'])
+def test_members_rejects_what_is_not_a_size(text):
+  with pytest.raises(argparse.ArgumentTypeError, match='e.g. 1,8,64'):
+    benchmark._population_sizes(text)

@@ -14,14 +14,18 @@ _SGD = {'learning_rate': 0.05}
 
 
 def test_runs_per_hour_trains_the_runs_both_ways(data_dir):
-  result = throughput.runs_per_hour(_TINY, 'sgd', _SGD, [1, 2], data_dir)
-  assert result['runs'] == 2 and result['steps_per_run'] == 5 * 4
+  result = throughput.runs_per_hour(_TINY, 'sgd', _SGD, [1, 2], [1, 3],
+                                    data_dir)
+  assert result['sequential_runs'] == 2 and result['steps_per_run'] == 5 * 4
   assert result['sequential_runs_per_hour'] == (
       3600 * 2 / result['sequential_s'])
-  assert result['population_speedup'] == (
-      result['sequential_s'] / result['population_s'])
-  # The members are the runs (test_population states the tolerance).
-  assert result['max_accuracy_difference'] <= 1 / 32
+  assert [p['size'] for p in result['populations']] == [1, 3]
+  for p in result['populations']:
+    assert p['runs_per_hour'] == 3600 * p['size'] / p['seconds']
+    assert p['speedup'] == (p['runs_per_hour']
+                            / result['sequential_runs_per_hour'])
+    # The members are the runs (test_population states the tolerance).
+    assert p['max_accuracy_difference'] <= 1 / 32
 
 
 def test_steps_per_second_per_mesh_size(data_dir):
