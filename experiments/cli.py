@@ -311,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
   report_parser.add_argument(
       '--section', default=None,
       help='the README section to replace, between <!-- results:SECTION:'
-           'start --> and <!-- results:SECTION:end --> (default: the main '
-           'one, <!-- results:start -->)')
+           'start --> and <!-- results:SECTION:end --> (default: for a '
+           'folder of experiments/results, e.g. experiments/results/hsu2018, '
+           'its name; else the main one, <!-- results:start -->)')
   _add_debug(report_parser)
 
   verify = commands.add_parser(
@@ -472,9 +473,26 @@ def _verify(args: argparse.Namespace) -> int:
   return 1 if failed else 0
 
 
+def report_section(out: Path, section: str | None) -> str | None:
+  """The README section that ``report`` replaces.
+
+  Args:
+    out: the results folder.
+    section: ``--section``, if given.
+
+  Returns:
+    ``section`` if given; else the name of ``out`` if it is a folder of
+    :data:`RESULTS` (a preset's results, e.g. ``hsu2018``); else None (the
+    main section).
+  """
+  if section is None and out.resolve().parent == RESULTS.resolve():
+    return out.name
+  return section
+
+
 def _report(args: argparse.Namespace) -> None:
   path = report.write_report(args.out, readme_path=args.readme,
-                             section=args.section)
+                             section=report_section(args.out, args.section))
   print(f'written: {path}')
 
 

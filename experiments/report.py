@@ -655,7 +655,8 @@ def replace_between_markers(path: Path, start_marker: str, end_marker: str,
   if start < 0 or end < 0:
     raise errors.InputError(
         f'{path} lacks the markers {start_marker!r} and {end_marker!r} '
-        '(in that order).')
+        '(in that order); add them where the results go, or pass another '
+        '--section or --readme.')
   return text[:start + len(start_marker)] + body + text[end:]
 
 

@@ -174,3 +174,28 @@ def test_main_job_leaves_the_tree_clean(tmp_path):
   assert status == ''
   assert list((checkout / 'experiments' / 'results' / 'quick').glob(
       'runs/permuted_mnist/*/quick-seed-1.json'))  # written, and ignored
+
+
+@pytest.mark.parametrize('in_results, folder, section, expected', [
+    (True, '.', None, None),
+    (True, 'hsu2018', None, 'hsu2018'),
+    (True, 'hsu2018', 'other', 'other'),
+    (False, 'hsu2018', None, None),
+])
+def test_report_replaces_the_section_of_its_results_folder(
+    tmp_path, in_results, folder, section, expected):
+  out = (cli.RESULTS if in_results else tmp_path) / folder
+  assert cli.report_section(out, section) == expected
+
+
+def test_report_names_the_fix_for_missing_markers(tmp_path, capsys):
+  (tmp_path / 'hsu2018').mkdir()
+  (tmp_path / 'hsu2018' / 'split_mnist_task.json').write_text(json.dumps({
+      'stream': 'split_mnist', 'scenario': 'task', 'seeds': [1],
+      'tuning_seed': 0, 'protocol': {}, 'notes': [], 'methods': {}}))
+  readme = tmp_path / 'README.md'
+  readme.write_text('x\n<!-- results:start -->\n<!-- results:end -->\n')
+  assert cli.main(['report', '--out', str(tmp_path / 'hsu2018'), '--readme',
+                   str(readme), '--section', 'hsu2018']) == 2
+  assert 'pass another --section or --readme' in capsys.readouterr().err
+  assert readme.read_text().endswith('<!-- results:end -->\n')
