@@ -73,10 +73,10 @@ def runs_per_hour(setup: Setup, method: str, hyperparams: Mapping[str, Any],
         [task_streams[seed] for seed in seeds], spec, [hyperparams] * size,
         setup.protocol, seeds, progress=False, mesh=mesh)
     seconds = time.perf_counter() - start
+    rate = 3600 * size / seconds
     populations.append({
-        'size': size, 'seconds': seconds,
-        'runs_per_hour': 3600 * size / seconds,
-        'speedup': 3600 * size / seconds / sequential_rate,
+        'size': size, 'seconds': seconds, 'runs_per_hour': rate,
+        'speedup': rate / sequential_rate,
         # Over runs that finished alike (a diverged run keeps fewer rows).
         'max_accuracy_difference': max(
             (float(np.max(np.abs(sequential[seed].test_acc
@@ -87,7 +87,8 @@ def runs_per_hour(setup: Setup, method: str, hyperparams: Mapping[str, Any],
             default=None)})
   return {
       'setup': setup.key, 'method': method,
-      'steps_per_run': _steps_per_run(task_streams[sequential_seeds[0]], setup),
+      'steps_per_run': _steps_per_run(task_streams[sequential_seeds[0]],
+                                      setup),
       'sequential_runs': len(sequential), 'sequential_s': sequential_s,
       'sequential_runs_per_hour': sequential_rate,
       'diverged': sum(run.diverged is not None for run in sequential.values()),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from experiments import report
+from experiments import search as search_lib
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 MIB = 2**20
@@ -328,6 +329,7 @@ def test_compute_cost_counts_tuning_and_reported_runs():
                      'points always included and counted'),
 ])
 def test_the_protocol_says_how_configurations_were_drawn(draw, says):
+  assert set(report._DRAWS) == set(search_lib.DRAWS)  # every draw worded
   result = _permuted_mnist() | {'search': {
       'draw': draw, 'budget': 12, 'tuning_seeds': [0, 1],
       'halving': {'first_tasks': 2, 'keep': 3}}}
