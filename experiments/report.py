@@ -10,7 +10,7 @@ output depends only on the JSON files (sorted keys, no timestamps), so
 regenerating it from unchanged results gives byte-identical Markdown.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import json
 import os
 from pathlib import Path
@@ -326,6 +326,20 @@ _DRAWS = {
 }
 
 
+def _halving_words(search: Mapping[str, Any]) -> str:
+  """How a search screened its configurations, as a clause of the list."""
+  halving = search['halving']
+  if halving is None:
+    return ''
+  first_seed = search['tuning_seeds'][0]
+  if halving.get('first_tasks') is None:
+    return (f'; each trained on every task with seed {first_seed}, the best '
+            f"{halving['keep']} also with the other tuning seeds")
+  return (f"; each screened on the first {halving['first_tasks']} tasks "
+          f"with seed {first_seed}, the best {halving['keep']} trained on "
+          'every task with every tuning seed')
+
+
 def _protocol(result: dict[str, Any]) -> str:
   """Markdown list of the seeds, the search and the protocol settings."""
   seeds = ', '.join(str(s) for s in result['seeds'])
@@ -338,12 +352,7 @@ def _protocol(result: dict[str, Any]) -> str:
     lines = [f'- seeds: {seeds} (hyperparameters tuned on seeds {tuning})',
              f"- search: {search['budget']} configurations per method, "
              + _DRAWS[search['draw']]
-             + ('' if search['halving'] is None else
-                f"; each screened on the first "
-                f"{search['halving']['first_tasks']} tasks with seed "
-                f"{search['tuning_seeds'][0]}, the best "
-                f"{search['halving']['keep']} trained on every task with "
-                f'every tuning seed')
+             + _halving_words(search)
              + '; chosen by validation ACC averaged over the tuning seeds']
   lines += [f'- {k}: {_format_value(v)}'
             for k, v in sorted(result.get('protocol', {}).items())]

@@ -34,13 +34,25 @@ DRAWS = ('grid', 'quasi_random')
 
 @dataclasses.dataclass(frozen=True)
 class Halving:
-  """Successive halving: screen every configuration on the first tasks.
+  """Successive halving: screen every configuration, then tune the best.
+
+  Every configuration is screened with the first tuning seed; the best
+  ``keep`` go on to the whole stream with every tuning seed.
 
   Attributes:
-    first_tasks: tasks a screening run trains (and is scored on).
+    first_tasks: tasks a screening run trains (and is scored on); None to
+      screen on the whole stream (for streams with too few tasks to screen
+      on), whose screening runs then count as the finalists' runs with the
+      first tuning seed.
     keep: configurations that go on to the whole stream.
+
+  Example:
+    >>> Halving(first_tasks=2, keep=3)  # 2 tasks of 5, then the best 3
+    Halving(first_tasks=2, keep=3)
+    >>> Halving(first_tasks=None, keep=3)  # seed 0, then seed 1 for 3
+    Halving(first_tasks=None, keep=3)
   """
-  first_tasks: int
+  first_tasks: int | None
   keep: int
 
 
@@ -52,8 +64,9 @@ class Search:
     draw: one of :data:`DRAWS`.
     budget: configurations per method, named points included.
     tuning_seeds: seeds of the tuning runs (never the reported seeds).
-    halving: screen on the first tasks first, or None to train every
-      configuration on the whole stream with every tuning seed.
+    halving: screen every configuration first (:class:`Halving`), or None
+      to train every configuration on the whole stream with every tuning
+      seed.
     literature: whose defaults are named points (a key of
       :data:`experiments.configs.search_spaces.LITERATURE_DEFAULTS`), or
       None.
@@ -72,9 +85,15 @@ class Search:
                        f'one tuning seed, got {self}.')
     if self.halving is not None and not (
         1 <= self.halving.keep <= self.budget
-        and self.halving.first_tasks >= 1):
+        and (self.halving.first_tasks is None
+             or self.halving.first_tasks >= 1)):
       raise ValueError(f'Halving needs 1 <= keep <= budget and '
-                       f'first_tasks >= 1, got {self}.')
+                       f'first_tasks >= 1 (or None), got {self}.')
+    if (self.halving is not None and self.halving.first_tasks is None
+        and len(self.tuning_seeds) < 2):
+      raise ValueError('Halving on the whole stream screens with the first '
+                       'tuning seed and tunes on the others: give at least 2 '
+                       f'tuning seeds, got {self}.')
 
 
 class Candidate(NamedTuple):

@@ -591,12 +591,13 @@ def tune(cache: RunCache, setup: Setup, method: str,
   """
   num_tasks = (setup.num_tasks
                or streams.family(setup.stream).fixed_num_tasks)
-  if (search.halving is not None and num_tasks is not None
-      and search.halving.first_tasks >= num_tasks):
+  first_tasks = None if search.halving is None else search.halving.first_tasks
+  if (first_tasks is not None and num_tasks is not None
+      and first_tasks >= num_tasks):
     raise errors.ProtocolError(
-        f'screening on the first {search.halving.first_tasks} tasks of '
-        f'{setup.key}, which has {num_tasks}: screen on fewer tasks, or '
-        'search without halving')
+        f'screening on the first {first_tasks} tasks of {setup.key}, which '
+        f'has {num_tasks}: screen on fewer tasks, on the whole stream '
+        '(Halving(first_tasks=None, ...)), or search without halving')
   candidates = search_lib.configurations(method, search, setup.key)
   runs = []
 
@@ -623,22 +624,30 @@ def tune(cache: RunCache, setup: Setup, method: str,
                    'wall_s': run.record['wall_s']})
     return scores
 
+  seeds = search.tuning_seeds
+
+  def full_name(index, seed):
+    return f'tune-{index}' if len(seeds) == 1 else f'tune-{index}-seed{seed}'
+
   finalists = range(len(candidates))
   screen_scores = None
+  # (index, seed) -> validation ACC of the finalists' runs on every task.
+  full_scores = {}
   if search.halving is not None:
     screen_scores = scored('screen', [
-        (i, search.tuning_seeds[0], f'screen-{i}')
-        for i in range(len(candidates))],
-                           first_tasks=search.halving.first_tasks)
+        (i, seeds[0],
+         full_name(i, seeds[0]) if first_tasks is None else f'screen-{i}')
+        for i in range(len(candidates))], first_tasks=first_tasks)
     finalists = sorted(_ranked(screen_scores)[:search.halving.keep])
-  seeds = search.tuning_seeds
-  full = [(i, seed, f'tune-{i}' if len(seeds) == 1 else f'tune-{i}-seed{seed}')
-          for i in finalists for seed in seeds]
-  full_scores = scored('full', full)
+    if first_tasks is None:  # Screened on every task: these are tuning runs.
+      full_scores = {(i, seeds[0]): screen_scores[i] for i in finalists}
+  full = [(i, seed, full_name(i, seed)) for i in finalists for seed in seeds
+          if (i, seed) not in full_scores]
+  full_scores.update(zip([(i, seed) for i, seed, _ in full],
+                         scored('full', full)))
   scores: list[float | None] = [None] * len(candidates)
-  for position, i in enumerate(finalists):
-    seed_scores = full_scores[position * len(seeds):(position + 1)
-                              * len(seeds)]
+  for i in finalists:
+    seed_scores = [full_scores[i, seed] for seed in seeds]
     if None not in seed_scores:
       scores[i] = float(np.mean(seed_scores))
   ranked = _ranked(scores)

@@ -337,3 +337,13 @@ def test_the_protocol_says_how_configurations_were_drawn(draw, says):
               if line.startswith('- search:'))
   assert line.startswith(f'- search: 12 configurations per method, {says}')
   assert 'screened on the first 2 tasks with seed 0, the best 3' in line
+
+
+def test_the_protocol_says_when_screening_trained_every_task():
+  result = _permuted_mnist() | {'search': {
+      'draw': 'quasi_random', 'budget': 12, 'tuning_seeds': [0, 1],
+      'halving': {'first_tasks': None, 'keep': 3}}}
+  line = next(line for line in report._protocol(result).splitlines()
+              if line.startswith('- search:'))
+  assert ('each trained on every task with seed 0, the best 3 also with the '
+          'other tuning seeds;') in line

@@ -113,7 +113,9 @@ def test_the_grid_draw_is_the_small_budget_protocols():
 @pytest.mark.parametrize('kwargs', [
     {'draw': 'random'}, {'budget': 0}, {'tuning_seeds': ()},
     {'halving': search.Halving(first_tasks=2, keep=20)},
-    {'halving': search.Halving(first_tasks=0, keep=2)}])
+    {'halving': search.Halving(first_tasks=0, keep=2)},
+    # Halving on the whole stream needs a second tuning seed to tune on.
+    {'halving': search.Halving(first_tasks=None, keep=2)}])
 def test_a_bad_search_is_refused(kwargs):
   with pytest.raises(ValueError):
     search.Search(**kwargs)

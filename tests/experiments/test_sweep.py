@@ -314,6 +314,42 @@ def test_halving_screens_every_configuration_then_tunes_the_best(
   assert tuning.screen_scores == pytest.approx(rates)
 
 
+def test_halving_over_seeds_reuses_the_screening_runs(tmp_path, monkeypatch):
+  trained = []
+
+  def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
+    trained.append((hyperparams['learning_rate'], seed))
+    return _fake_result([[hyperparams['learning_rate'] + seed / 100]])
+
+  monkeypatch.setattr(training, 'run', fake_run)
+  monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
+  screened = []
+  monkeypatch.setattr(Setup, 'make_stream',
+                      lambda self, seed, data_dir, first_tasks=None:
+                      screened.append(first_tasks))
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=1)
+  search = Search('quasi_random', budget=5, tuning_seeds=(0, 1),
+                  halving=Halving(first_tasks=None, keep=2))
+  tuning = sweep.tune(cache, presets.QUICK, 'sgd', search)
+  rates = [c.hyperparams['learning_rate'] for c in tuning.candidates]
+  top_two = sorted(rates, reverse=True)[:2]
+  # Every configuration on every task with seed 0; only the best 2 again,
+  # with seed 1: 5 + 2 runs, not 5 + 4.
+  assert screened == [None] * 7
+  assert trained[:5] == [(rate, 0) for rate in rates]
+  assert sorted(trained[5:]) == sorted((rate, 1) for rate in top_two)
+  best = rates.index(top_two[0])
+  assert tuning.best == {'learning_rate': top_two[0]}
+  assert tuning.scores[best] == pytest.approx(top_two[0] + 0.005)
+  assert sum(s is not None for s in tuning.scores) == 2
+  assert [(r['stage'], r['seed']) for r in tuning.runs] == (
+      [('screen', 0)] * 5 + [('full', 1)] * 2)
+  # Rerun: every run comes from the cache under the same names.
+  trained.clear()
+  again = sweep.tune(cache, presets.QUICK, 'sgd', search)
+  assert trained == [] and again.scores == tuning.scores
+
+
 def test_a_diverged_run_vouches_for_nothing(tmp_path, fake_training,
                                             monkeypatch):
   _stale_runs(sweep.RunCache(tmp_path, None), monkeypatch, 'new')
