@@ -14,7 +14,8 @@
 # permuted_full about 10 min per method; text_wide about 25 min per method
 # (12 screening runs of about 50 s, then the tuning and reported runs as
 # populations; 14 tuned methods and joint left after CLASSP and EWC:
-# about 6 h).
+# about 6 h); mnist_fashion_wide about 15 min per method (20 CNN runs of
+# 35-85 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR="${CLASSP_DATA_DIR:-../shared/data}"
@@ -41,7 +42,13 @@ sweep hsu2018 classp+ewc,classp+si,classp+mas
 sweep text_wide sgd,adam,adagrad,online_ewc,si,mas,l2
 sweep text_wide classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule,joint
 sweep text_wide classp+ewc,classp+si,classp+mas
-# Permuted MNIST over all training data, one pass per task.
-sweep permuted_full classp,ewc,online_ewc,si,mas,sgd,adam,adagrad,l2
+# Permuted MNIST over all training data, one pass per task, and the paper's
+# MNIST -> Fashion-MNIST under the wide search: CLASSP and EWC first.
+sweep permuted_full classp,ewc
+sweep mnist_fashion_wide classp,ewc
+sweep permuted_full sgd,adam,adagrad,online_ewc,si,mas,l2
 sweep permuted_full classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule,joint
 sweep permuted_full classp+ewc,classp+si,classp+mas
+sweep mnist_fashion_wide sgd,adam,adagrad,online_ewc,si,mas,l2
+sweep mnist_fashion_wide classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule,joint
+sweep mnist_fashion_wide classp+ewc,classp+si,classp+mas
