@@ -1,6 +1,7 @@
 """Tests of experiments.sweep (caching, summaries) and the tuning grids."""
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -281,22 +282,32 @@ def test_tuning_never_chooses_a_diverged_configuration(tmp_path,
       'diverged': {'task': 0, 'step': 3}, 'wall_s': 1.0}
 
 
-def test_halving_screens_every_configuration_then_tunes_the_best(
-    tmp_path, monkeypatch):
-  trained = []
+class _Tuned(NamedTuple):
+  cache: sweep.RunCache
+  trained: list[tuple[float, int]]  # (learning rate, seed) of each run
+  screened: list[int | None]  # first_tasks of each stream made
+
+
+@pytest.fixture
+def tuned(tmp_path, monkeypatch):
+  """Fake training whose score rises with the learning rate and the seed."""
+  trained, screened = [], []
 
   def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
     trained.append((hyperparams['learning_rate'], seed))
-    # Scores rise with the learning rate, and with the seed.
     return _fake_result([[hyperparams['learning_rate'] + seed / 100]])
 
   monkeypatch.setattr(training, 'run', fake_run)
   monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
-  screened = []
   monkeypatch.setattr(Setup, 'make_stream',
                       lambda self, seed, data_dir, first_tasks=None:
                       screened.append(first_tasks))
   cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=1)
+  return _Tuned(cache, trained, screened)
+
+
+def test_halving_screens_every_configuration_then_tunes_the_best(tuned):
+  cache, trained, screened = tuned
   search = Search('quasi_random', budget=6, tuning_seeds=(0, 1),
                   halving=Halving(first_tasks=2, keep=2))
   tuning = sweep.tune(cache, presets.QUICK, 'sgd', search)
@@ -314,20 +325,8 @@ def test_halving_screens_every_configuration_then_tunes_the_best(
   assert tuning.screen_scores == pytest.approx(rates)
 
 
-def test_halving_over_seeds_reuses_the_screening_runs(tmp_path, monkeypatch):
-  trained = []
-
-  def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
-    trained.append((hyperparams['learning_rate'], seed))
-    return _fake_result([[hyperparams['learning_rate'] + seed / 100]])
-
-  monkeypatch.setattr(training, 'run', fake_run)
-  monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
-  screened = []
-  monkeypatch.setattr(Setup, 'make_stream',
-                      lambda self, seed, data_dir, first_tasks=None:
-                      screened.append(first_tasks))
-  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=1)
+def test_halving_over_seeds_reuses_the_screening_runs(tuned):
+  cache, trained, screened = tuned
   search = Search('quasi_random', budget=5, tuning_seeds=(0, 1),
                   halving=Halving(first_tasks=None, keep=2))
   tuning = sweep.tune(cache, presets.QUICK, 'sgd', search)
