@@ -3,13 +3,16 @@
 import json
 from typing import NamedTuple
 
+import jax
 import numpy as np
 import pytest
 
 from experiments import errors
 from experiments import fingerprint
 from experiments import methods
+from experiments import metrics
 from experiments import population
+from experiments import streams
 from experiments import sweep
 from experiments import training
 from experiments.configs import presets
@@ -17,6 +20,10 @@ from experiments.protocol import MethodRun
 from experiments.protocol import Setup
 from experiments.search import Halving
 from experiments.search import Search
+from tests.experiments import test_training
+
+
+_NO_TASKS = streams.Stream('no_tasks', None, 2, ())
 
 
 def _fake_result(acc):
@@ -48,7 +55,7 @@ def fake_training(monkeypatch):
   monkeypatch.setattr(training, 'run', fake_run)
   monkeypatch.setattr(population, 'run_population', fake_run_population)
   monkeypatch.setattr(population, 'run_bytes', lambda *a: 1)
-  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: _NO_TASKS)
   monkeypatch.setattr(fingerprint, 'current', lambda *a: _CODE)
   return calls
 
@@ -479,9 +486,41 @@ def test_a_stale_population_run_is_retrained_with_a_population(
   assert not any(run.reused for run in runs)
 
 
+def test_population_limit_counts_the_host_s_copy_of_the_data_on_cpu(
+    tmp_path, monkeypatch):
+  config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
+  stream = test_training._stream(num_tasks=2)
+  data = metrics.tree_bytes(
+      [(task.train, task.val, task.test) for task in stream.tasks])
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: stream)
+  monkeypatch.setattr(population, 'run_bytes', lambda *a: 10 ** 6)
+  asked = []
+  monkeypatch.setattr(population, 'max_members',
+                      lambda member_bytes: asked.append(member_bytes) or 3)
+  assert sweep.RunCache(tmp_path, None).population_limit(
+      presets.QUICK, config) == 3
+  assert jax.devices()[0].platform == 'cpu'
+  assert asked == [10 ** 6 + data]
+
+
+def test_convolutional_models_train_one_by_one_on_cpu(tmp_path, monkeypatch):
+  config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
+  measured = []
+  monkeypatch.setattr(population, 'run_bytes',
+                      lambda *a: measured.append(a) or 1)
+  cnn = presets.FULL['mnist_fashion']
+  assert cnn.protocol.model in sweep.ONE_BY_ONE_ON_CPU
+  assert sweep.RunCache(tmp_path, None).population_limit(cnn, config) == 1
+  assert measured == []  # decided without building the stream
+  # Asked for, a population still trains.
+  assert sweep.RunCache(tmp_path, None, population=5).population_limit(
+      cnn, config) == 5
+
+
 def test_population_limit(tmp_path, monkeypatch):
   config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
-  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
+  monkeypatch.setattr(Setup, 'make_stream',
+                      lambda self, *a: _NO_TASKS)
   measured = []
 
   def run_bytes(stream, spec, hyperparams, protocol, seed, mesh):
