@@ -22,7 +22,6 @@ from experiments.search import Halving
 from experiments.search import Search
 from tests.experiments import test_training
 
-
 _NO_TASKS = streams.Stream('no_tasks', None, 2, ())
 
 
