@@ -23,6 +23,8 @@ from experiments.search import Search
 from tests.experiments import test_training
 
 _NO_TASKS = streams.Stream('no_tasks', None, 2, ())
+# The run a population limit is measured on.
+_SGD_RUN = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
 
 
 def _fake_result(acc):
@@ -487,7 +489,7 @@ def test_a_stale_population_run_is_retrained_with_a_population(
 
 def test_population_limit_counts_the_host_s_copy_of_the_data_on_cpu(
     tmp_path, monkeypatch):
-  config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
+  config = _SGD_RUN
   stream = test_training._stream(num_tasks=2)
   data = metrics.tree_bytes(
       [(task.train, task.val, task.test) for task in stream.tasks])
@@ -503,7 +505,7 @@ def test_population_limit_counts_the_host_s_copy_of_the_data_on_cpu(
 
 
 def test_convolutional_models_train_one_by_one_on_cpu(tmp_path, monkeypatch):
-  config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
+  config = _SGD_RUN
   measured = []
   monkeypatch.setattr(population, 'run_bytes',
                       lambda *a: measured.append(a) or 1)
@@ -517,9 +519,8 @@ def test_convolutional_models_train_one_by_one_on_cpu(tmp_path, monkeypatch):
 
 
 def test_population_limit(tmp_path, monkeypatch):
-  config = {'seed': 0, 'method': 'sgd', 'hyperparams': {}}
-  monkeypatch.setattr(Setup, 'make_stream',
-                      lambda self, *a: _NO_TASKS)
+  config = _SGD_RUN
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: _NO_TASKS)
   measured = []
 
   def run_bytes(stream, spec, hyperparams, protocol, seed, mesh):
