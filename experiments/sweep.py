@@ -186,13 +186,18 @@ class CachedRun(NamedTuple):
 
 
 def _verification_group(config: Mapping[str, Any],
-                        stored_fingerprint: Any) -> str:
+                        stored_fingerprint: Any,
+                        population_size: int | None = None) -> str:
   """Stale runs one bit-for-bit retraining may vouch for.
 
   The same protocol, method, screening, stored fingerprint and code path:
   base optimizer, CLASSP's power (1, 2 or another: separate branches of the
-  library), whether a threshold masks, whether scaling is off and whether a
-  per-task schedule is set.
+  library), whether a threshold masks, whether scaling is off, whether a
+  per-task schedule is set, and the size of the population it trained in
+  (None: alone). A population member's numbers do not depend on its fellow
+  members' seeds, hyperparameters or order (measured bit for bit on the
+  test stream's MLP, CLASSP and EWC), but the compiled program depends on
+  the population's size.
   """
   hyperparams = config['hyperparams']
   power = hyperparams.get('power')
@@ -203,7 +208,26 @@ def _verification_group(config: Mapping[str, Any],
       power if power in (None, 1.0, 2.0) else 'other',
       None if threshold is None else threshold > 0,
       hyperparams.get('apply_scaling'),
-      config['task_hyperparams'] is not None], sort_keys=True)
+      config['task_hyperparams'] is not None, population_size],
+                    sort_keys=True)
+
+
+def _population_members(
+    path: Path, stored: Mapping[str, Any]) -> list[tuple[Path, Any]] | None:
+  """The files and records of the population ``stored`` trained in.
+
+  None when one of them was trained again since (its record names another
+  population), so that the population can no longer be rebuilt.
+  """
+  members = []
+  for name in stored['population']['runs']:
+    member_path = path.parent / name
+    member = (json.loads(member_path.read_text())
+              if member_path.exists() else None)
+    if member is None or member.get('population') != stored['population']:
+      return None
+    members.append((member_path, member))
+  return members
 
 
 # Models that train slower as populations than one by one on CPU: vmapped
@@ -233,8 +257,9 @@ class RunCache:
   if not, the difference is logged and kept in :attr:`mismatches`, and every
   stale run of the group is retrained. A retraining that vouches uses a mesh
   of the stored run's size when it can. A stale run trained in a population
-  is always retrained (its numbers depend on its fellow members at the
-  rounding level, so one retraining cannot vouch for it).
+  is checked with its whole population, retrained as it was (the same
+  members, from their files); every member must reproduce, and the retrained
+  members' files are written under the current code.
 
   :meth:`run_many` trains the runs that can share a population as
   populations (:mod:`experiments.population`); every process of a
@@ -426,15 +451,26 @@ class RunCache:
       return None
     if stored.get('fingerprint') == code:
       return CachedRun(stored, reused=True)
+    members = None
     if 'population' in stored:
-      # Its numbers depend on its population's members at the rounding
-      # level: one retraining cannot vouch for it.
-      return None
-    group = _verification_group(config, stored.get('fingerprint'))
+      members = _population_members(path, stored)
+      if members is None:  # it cannot be retrained as it was
+        return None
+    group = _verification_group(
+        config, stored.get('fingerprint'),
+        None if members is None else len(members))
     if group not in self._verified:
-      fresh = self._train(path, config, code,
-                          _stored_mesh(stored, self.mesh))
-      differences = _differences(fresh.record, stored)
+      mesh = _stored_mesh(stored, self.mesh)
+      if members is None:
+        members = [(path, stored)]
+        fresh = [self._train(path, config, code, mesh)]
+      else:
+        fresh = self._train_population(
+            [(i, p, m['config']) for i, (p, m) in enumerate(members)], code,
+            mesh)
+      differences = sorted({
+          difference for (_, member), run in zip(members, fresh)
+          for difference in _differences(run.record, member)})
       if differences:
         message = (f'{path}: stored under other code, it no longer '
                    f'reproduces ({", ".join(differences)}); every stale run '
@@ -442,11 +478,11 @@ class RunCache:
         self.mismatches.append(message)
         self.log(f'  MISMATCH {message}')
         self._verified[group] = None
-      elif not fresh.record.get('diverged'):
+      elif not all(run.record.get('diverged') for run in fresh):
         # A diverged run repeats only part of the computation: it vouches
         # for nothing, and the next stale run of the group is checked.
         self._verified[group] = str(path)
-      return fresh
+      return fresh[[p for p, _ in members].index(path)]
     if self._verified[group] is None:
       return None
     record = {**stored, 'fingerprint': code,
@@ -456,20 +492,22 @@ class RunCache:
 
   def _train_population(
       self, chunk: Sequence[tuple[int, Path, dict[str, Any]]],
-      code: Mapping[str, Any]) -> list[CachedRun]:
-    """Trains runs as one population and writes each one's file.
+      code: Mapping[str, Any],
+      mesh: jax.sharding.Mesh | None = None) -> list[CachedRun]:
+    """Trains runs as one population (on ``mesh``, default the cache's).
 
-    A member's ``wall_s`` is its share of the population's wall time (the
-    whole is under ``population``).
+    Writes each one's file. A member's ``wall_s`` is its share of the
+    population's wall time (the whole is under ``population``).
     """
+    mesh = self.mesh if mesh is None else mesh
     results = _train_members([config for _, _, config in chunk],
-                             self.data_dir, self.progress, self.mesh)
+                             self.data_dir, self.progress, mesh)
     members = {'size': len(chunk),
                'runs': [path.name for _, path, _ in chunk],
                'wall_s': results[0]['wall_s']}
     cached = []
     for (_, path, config), result in zip(chunk, results):
-      record = {'config': config, 'device': device_label(self.mesh),
+      record = {'config': config, 'device': device_label(mesh),
                 'fingerprint': code, 'population': members, **result,
                 'wall_s': result['wall_s'] / len(chunk)}
       write_json(path, record)
@@ -531,13 +569,12 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
     differences.append('config')
   mesh = _stored_mesh(stored, devices.make_mesh())
   if 'population' in stored:  # retrained with its population's members
-    names = stored['population']['runs']
-    members = [json.loads((path.parent / name).read_text()) for name in names]
-    if any(m.get('population') != stored['population'] for m in members):
+    members = _population_members(path, stored)
+    if members is None:
       return differences + ['population']  # a member was trained again
-    fresh = _train_members([m['config'] for m in members], data_dir,
-                           progress=False,
-                           mesh=mesh)[names.index(path.name)]
+    fresh = _train_members([m['config'] for _, m in members], data_dir,
+                           progress=False, mesh=mesh)[
+                               [p for p, _ in members].index(path)]
   else:
     fresh = _train(config, data_dir, progress=False, mesh=mesh)
   return differences + _differences(fresh, stored)

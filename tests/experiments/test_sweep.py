@@ -471,20 +471,78 @@ def test_runs_of_other_regularizer_strengths_never_share_a_population(
   assert fake_populations == [2] and len(fake_training) == 1
 
 
-def test_a_stale_population_run_is_retrained_with_a_population(
-    tmp_path, fake_training, fake_populations, monkeypatch):
-  logged = []
-  cache = sweep.RunCache(tmp_path, None, log=logged.append, population=3)
-  cache.run_many(presets.QUICK, 'sgd',
-                 _requests({'learning_rate': 0.1}, [1, 2, 3]))
+def _stale_populations(tmp_path, monkeypatch, seeds, size):
+  """Runs of ``seeds`` trained as populations, then the code changes."""
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None,
+                         population=size)
+  cache.run_many(presets.QUICK, 'sgd', _requests({'learning_rate': 0.1}, seeds))
   monkeypatch.setattr(fingerprint, 'current',
                       lambda *a: {**_CODE, 'source': 'new'})
-  cache = sweep.RunCache(tmp_path, None, log=logged.append, population=3)
+
+
+def test_a_stale_population_group_that_reproduces_is_verified_once(
+    tmp_path, fake_training, fake_populations, monkeypatch):
+  _stale_populations(tmp_path, monkeypatch, [1, 2, 3, 4, 5], size=2)
+  assert fake_populations == [2, 2] and len(fake_training) == 1
+  logged = []
+  cache = sweep.RunCache(tmp_path, None, log=logged.append, population=2)
   runs = cache.run_many(presets.QUICK, 'sgd',
-                        _requests({'learning_rate': 0.1}, [1, 2, 3]))
-  # Never vouched for by one sequential retraining: the population again.
-  assert fake_populations == [3, 3] and not fake_training
-  assert not any(run.reused for run in runs)
+                        _requests({'learning_rate': 0.1}, [1, 2, 3, 4, 5]))
+  # The first population is retrained as it was and reproduces, so it vouches
+  # for the other population of its size; the run trained alone (another
+  # program) is checked apart.
+  assert fake_populations == [2, 2, 2] and len(fake_training) == 2
+  # Seed 2 comes from the file its population's retraining wrote.
+  assert [run.reused for run in runs] == [False, True, True, True, False]
+  first = str(cache.path(presets.QUICK, 'sgd', 'seed-1'))
+  for run in runs[2:4]:
+    assert run.record['verified_by'] == first
+    assert run.record['population']['runs'] == ['seed-3.json', 'seed-4.json']
+  for seed in (1, 2):  # retrained: written under the current code
+    stored = json.loads(
+        cache.path(presets.QUICK, 'sgd', f'seed-{seed}').read_text())
+    assert stored['fingerprint']['source'] == 'new'
+    assert stored['population']['runs'] == ['seed-1.json', 'seed-2.json']
+    assert 'verified_by' not in stored
+  assert cache.mismatches == [] and logged == []
+
+
+def test_a_stale_population_that_no_longer_reproduces_is_retrained(
+    tmp_path, fake_training, fake_populations, monkeypatch):
+  _stale_populations(tmp_path, monkeypatch, [1, 2, 3, 4], size=2)
+  changed = []
+
+  def changed_population(member_streams, spec, hyperparams, protocol, seeds,
+                         **kwargs):
+    changed.append(len(seeds))
+    return [_fake_result([[0.5, 0.1], [0.4, 0.7]]) for _ in seeds]
+
+  monkeypatch.setattr(population, 'run_population', changed_population)
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=2)
+  runs = cache.run_many(presets.QUICK, 'sgd',
+                        _requests({'learning_rate': 0.1}, [1, 2, 3, 4]))
+  # The checked population is kept as retrained; the other one is retrained.
+  assert changed == [2, 2]
+  # Seed 2 comes from the file its population's retraining wrote.
+  assert [run.reused for run in runs] == [False, True, False, False]
+  assert all(run.record['test_acc'][1][1] == 0.7 for run in runs)
+  assert len(cache.mismatches) == 1
+  assert 'seed-1.json' in cache.mismatches[0]
+  assert 'no longer reproduces (test_acc, val_acc)' in cache.mismatches[0]
+
+
+def test_a_population_that_cannot_be_rebuilt_is_retrained(
+    tmp_path, fake_training, fake_populations, monkeypatch):
+  _stale_populations(tmp_path, monkeypatch, [1, 2], size=2)
+  cache = sweep.RunCache(tmp_path, None, log=lambda line: None, population=2)
+  # Seed 2 was trained again since, alone: seed 1's population is gone.
+  second = cache.path(presets.QUICK, 'sgd', 'seed-2')
+  stored = json.loads(second.read_text())
+  del stored['population']
+  sweep.write_json(second, stored)
+  run = cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  assert not run.reused and len(fake_training) == 1  # retrained, alone
+  assert fake_populations == [2] and cache.mismatches == []
 
 
 def test_population_limit_counts_the_host_s_copy_of_the_data_on_cpu(
