@@ -1,4 +1,4 @@
-"""Command line: ``python -m experiments {run,tune,sweep,report,verify}``.
+"""Command line: ``python -m experiments COMMAND`` (run, sweep, report...).
 
 ``python -m experiments run`` with no flags is the project's main job: a quick
 comparison of CLASSP, EWC, online EWC, SGD and Adam on permuted MNIST that
@@ -316,6 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
            'its name; else the main one, <!-- results:start -->)')
   _add_debug(report_parser)
 
+  summary_parser = commands.add_parser(
+      'summary', help="write the README's table of CLASSP against EWC and "
+                      'the best baseline on every literature protocol')
+  summary_parser.add_argument(
+      '--results', type=Path, default=RESULTS,
+      help="the folder of the presets' result folders")
+  summary_parser.add_argument(
+      '--readme', type=Path, default=README,
+      help='README whose <!-- results:summary:start --> ... end section is '
+           'replaced')
+  _add_debug(summary_parser)
+
   verify = commands.add_parser(
       'verify', help='retrain stored runs and check that they reproduce bit '
                      'for bit (exit 1 if any does not)')
@@ -496,8 +508,13 @@ def _report(args: argparse.Namespace) -> None:
   print(f'written: {path}')
 
 
+def _summary(args: argparse.Namespace) -> None:
+  print(report.write_summary(args.results, args.readme))
+  print(f'written: {args.readme}')
+
+
 _COMMANDS = {'run': _run, 'tune': _tune, 'sweep': _sweep, 'report': _report,
-             'verify': _verify}
+             'summary': _summary, 'verify': _verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

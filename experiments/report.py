@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,6 +28,7 @@ from experiments import metrics
 from experiments import streams
 from experiments import tables
 from experiments.configs import literature
+from experiments.configs import presets
 
 JOINT = methods_lib.JOINT  # the upper bound, drawn apart
 RESULTS_FILE = 'RESULTS.md'
@@ -301,6 +302,152 @@ def comparison_table(results: Sequence[dict[str, Any]],
   return tables.markdown_table(
       ['Stream', 'Comparison', 'Difference (pp)', '95% interval (pp)',
        'p (paired t over seeds)', 'At the 5% level'], rows)
+
+
+def _difference_text(result: Mapping[str, Any], name: str,
+                     opponent: str) -> str:
+  """``'+4.2 [3.3, 5.2], p < 0.001'`` (pp, paired over seeds), or a dash."""
+  difference = evidence.compare(result, name, opponent)
+  if difference is None:
+    return _DASH
+  mean, interval, p_value = evidence.difference_cells(difference)
+  sign = '+' if float(mean) > 0 else ''
+  return (f'{sign}{mean} {interval}, p '
+          f'{p_value if p_value.startswith("<") else "= " + p_value}')
+
+
+def _best_classp_variant(result: Mapping[str, Any]) -> str | None:
+  """The CLASSP-based method (CLASSP included) with the best mean ACC."""
+  blocks = result['methods']
+  family = sorted(name for name, block in blocks.items()
+                  if block.get('avg_acc') and evidence.is_classp_family(
+                      block.get('method', name)))
+  if not family:
+    return None
+  return max(family, key=lambda n: blocks[n]['avg_acc']['mean'])
+
+
+class PresetResult(NamedTuple):
+  """A literature protocol's result file, for :func:`summary_table`.
+
+  Attributes:
+    preset: the preset's name, e.g. ``'hsu2018'``.
+    planned: the methods its sweep runs (its tuned and fixed methods).
+    result: the result file's content.
+  """
+  preset: str
+  planned: tuple[str, ...]
+  result: Mapping[str, Any]
+
+
+def summary_table(results: Sequence[PresetResult]) -> str:
+  """CLASSP against EWC and the best baseline, one row per stream.
+
+  Args:
+    results: the literature protocols' result files (those without CLASSP
+      are left out).
+
+  Returns:
+    Per stream: CLASSP's and EWC's ACC (mean ± sample std, %), CLASSP minus
+    EWC, the best baseline (:func:`experiments.evidence.best_baseline`)
+    and CLASSP minus it, and the best CLASSP-based method (a variant or a
+    pairing) minus the best baseline: differences in percentage points,
+    paired over seeds, with 95% intervals and p-values; then how many of
+    the preset's planned methods have run. Empty if no result has CLASSP.
+  """
+  rows = []
+  for preset, planned, result in results:
+    blocks = result['methods']
+    if CLASSP not in blocks:
+      continue
+    seeds = result['seeds']
+
+    def cell(name, blocks=blocks, seeds=seeds):
+      if name not in blocks:
+        return _DASH
+      return _accuracy_cell(blocks[name], None, name, seeds, interval=False)
+
+    best = evidence.best_baseline(result)
+    variant = _best_classp_variant(result)
+    rows.append([
+        f'{evidence.label(result)} (`{preset}`)', cell(CLASSP), cell(EWC),
+        _difference_text(result, CLASSP, EWC),
+        _DASH if best is None else f'{best}: {cell(best)}',
+        _DASH if best is None else _difference_text(result, CLASSP, best),
+        _DASH if variant is None or best is None else
+        f'{variant}: {_difference_text(result, variant, best)}',
+        f'{len(set(blocks) & set(planned))} of {len(planned)}'])
+  if not rows:
+    return ''
+  return tables.markdown_table(
+      ['Stream (preset)', 'CLASSP ACC (%)', 'EWC ACC (%)',
+       'CLASSP − EWC (pp)', 'Best baseline ACC (%)',
+       'CLASSP − best baseline (pp)',
+       'Best CLASSP-based − best baseline (pp)', 'Methods run'], rows)
+
+
+SUMMARY_NOTE = (
+    'ACC after the last task, mean ± sample std over the reported seeds. '
+    'Differences in percentage points, paired over seeds, with a 95% '
+    'Student-t interval and the p-value of a paired t-test. The best '
+    'baseline is the best method run so far that is neither CLASSP-based '
+    'nor `joint`; the best CLASSP-based method is the best of CLASSP, its '
+    'ablations and its pairings, picked on the same test numbers, so its '
+    'p-value is that of one comparison among several (a Bonferroni '
+    'correction multiplies it by the number of CLASSP-based methods run). '
+    '`python -m experiments summary` writes this table from the result '
+    'files.')
+
+
+def load_presets(results_root: str | os.PathLike[str]) -> list[PresetResult]:
+  """The result files of the presets that search (the literature protocols).
+
+  Args:
+    results_root: the folder of the presets' result folders (e.g.
+      ``experiments/results``, holding ``hsu2018/``, ``text_wide/``...).
+
+  Returns:
+    Per preset with a search and a results folder of its own (by name), its
+    result files that record a search, by stream and scenario.
+  """
+  loaded = []
+  for preset in sorted(presets.PRESETS.values(), key=lambda p: p.name):
+    folder = Path(results_root) / preset.results
+    if preset.search is None or not preset.results or not folder.is_dir():
+      continue
+    planned = tuple(dict.fromkeys(
+        (*(preset.sweep_methods or preset.methods), *preset.fixed)))
+    loaded += [PresetResult(preset.name, planned, result)
+               for result in load_results(folder) if 'search' in result]
+  return loaded
+
+
+def write_summary(results_root: str | os.PathLike[str],
+                  readme_path: str | os.PathLike[str]) -> str:
+  """Writes :func:`summary_table` between ``<!-- results:summary:... -->``.
+
+  Returns:
+    The table written.
+
+  Raises:
+    experiments.errors.InputError: if no literature protocol has results
+      with CLASSP, or ``readme_path`` lacks the markers (nothing is written).
+  """
+  table = summary_table(load_presets(results_root))
+  if not table:
+    raise errors.InputError(
+        f'{results_root} holds no result of a literature protocol with '
+        'CLASSP; run `python -m experiments sweep --preset hsu2018` (or '
+        'another preset with a search) first.')
+  readme_path = Path(readme_path)
+  text = replace_between_markers(readme_path, *readme_markers(SUMMARY),
+                                 f'\n{table}\n\n{SUMMARY_NOTE}\n')
+  with open(readme_path, 'w', encoding='utf-8', newline='') as f:
+    f.write(text)
+  return table
+
+
+SUMMARY = 'summary'  # the README section of :func:`write_summary`
 
 
 def _final_per_task_table(methods: dict[str, Any]) -> str:

@@ -120,6 +120,17 @@ def test_a_literature_preset_sweeps_with_its_search_then_reports(
                    '--section', 'vandeven2019']) == 0
   text = readme.read_text()
   assert 'Does CLASSP beat EWC?' in text and '**split_mnist/class**' in text
+  # The summary reads each searching preset's folder of a results root.
+  root = tmp_path / 'root'
+  (root / 'vandeven2019').mkdir(parents=True)
+  shutil.copy(tmp_path / 'split_mnist_class.json', root / 'vandeven2019')
+  readme.write_text('<!-- results:summary:start -->\n'
+                    '<!-- results:summary:end -->\n')
+  assert cli.main(['summary', '--results', str(root), '--readme',
+                   str(readme)]) == 0
+  assert '| split_mnist/class (`vandeven2019`) |' in readme.read_text()
+  assert cli.main(['summary', '--results', str(tmp_path / 'none'),
+                   '--readme', str(readme)]) == 2
 
 
 @pytest.mark.parametrize('argv, keys, method_names, folder', [
