@@ -92,6 +92,10 @@ def trees(sizes: Sequence[str]) -> dict[str, dict[str, tuple[int, ...]]]:
       'mlp': lambda: _model_shapes('mlp'),
       'cnn': lambda: _model_shapes('cnn'),
       'transformer 110M': transformer_shapes,
+      # Its leaves, of one element each: the per-call cost of dispatching
+      # them, with almost nothing to compute.
+      'transformer leaves': lambda: {name: (1,) for name in
+                                     transformer_shapes()},
   }
   unknown = set(sizes) - set(available)
   if unknown:
@@ -123,12 +127,21 @@ def _interleaved_medians(steps: Mapping[str, Callable[[], Any]],
 
 def optimizer_step_benchmark(
     shapes: Mapping[str, tuple[int, ...]], optimizer_names: Sequence[str],
-    repeats: int,
+    repeats: int, steps_per_call: int = 1,
 ) -> dict[str, dict[str, float]]:
   """Times ``update + apply_updates`` of each optimizer on one tree.
 
   Small trees get more repetitions (``3e8 / size``, at most 1000), as their
   steps are short and noisier.
+
+  Args:
+    shapes: the tree's leaf shapes.
+    optimizer_names: keys of :data:`OPTIMIZERS`.
+    repeats: interleaved repetitions, at least.
+    steps_per_call: when above 1, each optimizer is also timed running that
+      many steps in one jitted call (``lax.fori_loop``): the difference from
+      one step per call is the per-call cost of dispatching the tree's
+      buffers, which grows with its number of leaves.
 
   Returns:
     Per optimizer: ``step_s`` (median), ``compile_s``, ``state_per_param``
@@ -137,7 +150,9 @@ def optimizer_step_benchmark(
     state) divided by the step time, and ``copy_share``: that bandwidth as a
     share of the machine's copy bandwidth ``copy_gbs``, measured interleaved
     with the steps (``x + 1`` in place on the same tree: each byte read and
-    written once).
+    written once); with ``steps_per_call`` above 1, ``looped_step_s`` and
+    ``looped_bandwidth_gbs``: the same per step, from calls of
+    ``steps_per_call`` steps.
   """
   grads = _random_tree(shapes, seed=1)
   param_bytes = metrics.tree_bytes(grads)
@@ -149,6 +164,11 @@ def optimizer_step_benchmark(
       updates, state = tx.update(grads, state, params)
       return optax.apply_updates(params, updates), state
 
+    def looped(params, state, grads, step=step):
+      return jax.lax.fori_loop(0, steps_per_call,
+                               lambda _, carry: step(*carry, grads),
+                               (params, state))
+
     params = _random_tree(shapes, seed=0)
     state = tx.init(params)
     start = time.perf_counter()
@@ -156,13 +176,19 @@ def optimizer_step_benchmark(
         params, state, grads).compile()
     compile_s = time.perf_counter() - start
     state_bytes = metrics.tree_bytes(state)
-    carries[name] = compiled(params, state, grads)  # warm-up
+    programs = {name: compiled}
+    if steps_per_call > 1:
+      programs[(name, _LOOPED)] = jax.jit(looped, donate_argnums=(0, 1)).lower(
+          params, state, grads).compile()
+    for key, program in programs.items():
+      carries[key] = program(*jax.tree.map(jnp.copy, (params, state)),
+                             grads)  # warm-up
 
-    def run(name=name, compiled=compiled):
-      carries[name] = compiled(*carries[name], grads)
-      return carries[name]
+      def run(key=key, program=program):
+        carries[key] = program(*carries[key], grads)
+        return carries[key]
 
-    steps[name] = run
+      steps[key] = run
     results[name] = {
         'compile_s': compile_s,
         'state_per_param': state_bytes / param_bytes,
@@ -180,16 +206,22 @@ def optimizer_step_benchmark(
   repeats = max(repeats, min(1000, int(3e8 / num_params)))
   seconds = _interleaved_medians({**steps, _COPY: copy}, repeats)
   copy_gbs = 2 * param_bytes / (seconds.pop(_COPY) * 1e9)
-  for name, step_s in seconds.items():
-    results[name]['step_s'] = step_s
-    results[name]['bandwidth_gbs'] = results[name].pop('moved_bytes') / (
-        step_s * 1e9)
-    results[name]['copy_gbs'] = copy_gbs
-    results[name]['copy_share'] = results[name]['bandwidth_gbs'] / copy_gbs
+  for name, result in results.items():
+    moved_bytes = result.pop('moved_bytes')
+    result['step_s'] = seconds[name]
+    result['bandwidth_gbs'] = moved_bytes / (seconds[name] * 1e9)
+    result['copy_gbs'] = copy_gbs
+    result['copy_share'] = result['bandwidth_gbs'] / copy_gbs
+    if steps_per_call > 1:
+      result['steps_per_call'] = steps_per_call
+      result['looped_step_s'] = seconds[(name, _LOOPED)] / steps_per_call
+      result['looped_bandwidth_gbs'] = moved_bytes / (
+          result['looped_step_s'] * 1e9)
   return results
 
 
 _COPY = 'copy (x + 1)'
+_LOOPED = 'steps in one call'
 
 
 def recompilation_check(num_steps: int = 1000) -> dict[str, int]:
@@ -286,6 +318,9 @@ def markdown(document: Mapping[str, Any]) -> str:
            'warm-up; donated params and state.', '',
            '### Optimizer step (`update` + `apply_updates`)', '']
   rows = []
+  looped = sorted({r['steps_per_call']
+                   for results in document['optimizer_step'].values()
+                   for r in results.values() if 'steps_per_call' in r})
   for tree, results in document['optimizer_step'].items():
     adagrad = results['adagrad']['step_s']
     sgd = results['sgd']['step_s']
@@ -296,10 +331,18 @@ def markdown(document: Mapping[str, Any]) -> str:
                    f'{r["state_per_param"]:.2f}', f'{r["compile_s"]:.2f}',
                    f'{r["bandwidth_gbs"]:.1f}',
                    '-' if share is None else f'{tables.percent(share)}%'])
+      if looped:
+        rows[-1] += (['-', '-'] if 'looped_step_s' not in r else
+                     [f'{r["looped_step_s"] * 1e3:.3f}',
+                      f'{r["looped_bandwidth_gbs"]:.1f}'])
+  in_loop = ' or '.join(map(str, looped))
   parts.append(tables.markdown_table(
       ['params', 'optimizer', 'step (ms)', 'vs adagrad', 'vs sgd',
        'state bytes / param bytes', 'compile (s)', 'bandwidth (GB/s)',
-       'share of copy bandwidth'], rows))
+       'share of copy bandwidth',
+       *([f'step, {in_loop} per call (ms)',
+          f'bandwidth, {in_loop} per call (GB/s)'] if looped else [])],
+      rows))
   rows = []
   for model, results in document['training_step'].items():
     sgd = results['sgd']['step_s']
@@ -415,6 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument('--skip-training', action='store_true',
                       help='only the optimizer step')
   parser.add_argument(
+      '--steps-per-call', type=int, default=1,
+      help='also time this many optimizer steps in one jitted call '
+           '(lax.fori_loop), without the per-call dispatch of every leaf\'s '
+           'buffers (default: 1, not timed)')
+  parser.add_argument(
       '--throughput', action='store_true',
       help='instead: runs per hour one by one vs as a population, and '
            'training steps per second on 1 vs every device; writes '
@@ -438,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _write(args, f'{_file_stem()}-throughput', document, table,
            (THROUGHPUT_START, THROUGHPUT_END), f'\n{table}\n')
     return 0
+  if args.steps_per_call < 1:
+    parser.error(f'--steps-per-call must be at least 1, got '
+                 f'{args.steps_per_call}')
   optimizer_names = [n.strip() for n in args.optimizers.split(',')]
   unknown = set(optimizer_names) - set(OPTIMIZERS)
   if unknown or not {'sgd', 'adagrad'} <= set(optimizer_names):
@@ -450,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   for tree, shapes in trees([s.strip() for s in args.sizes.split(',')]).items():
     print(f'optimizer step: {tree}', flush=True)
     document['optimizer_step'][tree] = optimizer_step_benchmark(
-        shapes, optimizer_names, args.repeats)
+        shapes, optimizer_names, args.repeats, args.steps_per_call)
   if not args.skip_training:
     for model, batch_size, steps_per_repeat in (('mlp', 64, 20),
                                                 ('cnn', 32, 6)):

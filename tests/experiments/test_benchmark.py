@@ -20,6 +20,34 @@ def test_optimizer_step_fields_and_state_sizes():
     assert r['step_s'] > 0 and r['compile_s'] > 0 and r['bandwidth_gbs'] > 0
 
 
+def test_steps_in_one_call_are_timed_per_step():
+  results = benchmark.optimizer_step_benchmark(
+      {'w': (1000,), 'b': (10,)}, ['sgd', 'adagrad'], repeats=2,
+      steps_per_call=4)
+  for r in results.values():
+    assert r['steps_per_call'] == 4
+    assert r['looped_step_s'] > 0
+    assert r['looped_bandwidth_gbs'] == pytest.approx(
+        r['bandwidth_gbs'] * r['step_s'] / r['looped_step_s'])
+  document = {'device': 'cpu', 'jax': '0', 'optax': '0', 'min_repeats': 2,
+              'optimizer_step': {'tiny': results}, 'training_step': {},
+              'recompilation': {'compilations': 1, 'steps': 1}}
+  table = benchmark.markdown(document)
+  assert '| step, 4 per call (ms) | bandwidth, 4 per call (GB/s) |' in table
+  # One step per call (the default) adds no columns.
+  results = benchmark.optimizer_step_benchmark({'w': (10,)},
+                                               ['sgd', 'adagrad'], repeats=2)
+  assert 'looped_step_s' not in results['sgd']
+  document['optimizer_step'] = {'tiny': results}
+  assert 'per call' not in benchmark.markdown(document)
+
+
+def test_steps_per_call_must_be_positive(capsys):
+  with pytest.raises(SystemExit):
+    benchmark.main(['--steps-per-call', '0'])
+  assert '--steps-per-call must be at least 1' in capsys.readouterr().err
+
+
 def test_hyperparameter_changes_compile_once():
   check = benchmark.recompilation_check(num_steps=40)
   assert check == {'steps': 40, 'traces': 1, 'compilations': 1}
@@ -29,6 +57,12 @@ def test_transformer_tree_size_and_leaves():
   shapes = benchmark.transformer_shapes()
   num_params = sum(math.prod(shape) for shape in shapes.values())
   assert 100e6 < num_params < 120e6 and 150 < len(shapes) < 400
+
+
+def test_the_transformer_s_leaves_of_one_element():
+  leaves = benchmark.trees(['transformer leaves'])['transformer leaves']
+  assert leaves.keys() == benchmark.transformer_shapes().keys()
+  assert set(leaves.values()) == {(1,)}
 
 
 def test_unknown_size_is_named():
