@@ -55,6 +55,8 @@ OPTIMIZERS: dict[str, Callable[[], optax.GradientTransformation]] = {
     'classp p=1.5': lambda: classp_optax.classp(1e-3, power=1.5),
     'classp p=1.5 thr': lambda: classp_optax.classp(
         1e-3, power=1.5, threshold=_THRESHOLD),
+    # Neither |g|**1.6 nor x**(-1/1.6) has a sqrt form: exp2/log2 twice.
+    'classp p=1.6': lambda: classp_optax.classp(1e-3, power=1.6),
 }
 
 
