@@ -310,21 +310,9 @@ def _difference_text(result: Mapping[str, Any], name: str,
   difference = evidence.compare(result, name, opponent)
   if difference is None:
     return _DASH
-  mean, interval, p_value = evidence.difference_cells(difference)
+  mean, interval, _ = evidence.difference_cells(difference)
   sign = '+' if float(mean) > 0 else ''
-  return (f'{sign}{mean} {interval}, p '
-          f'{p_value if p_value.startswith("<") else "= " + p_value}')
-
-
-def _best_classp_variant(result: Mapping[str, Any]) -> str | None:
-  """The CLASSP-based method (CLASSP included) with the best mean ACC."""
-  blocks = result['methods']
-  family = sorted(name for name, block in blocks.items()
-                  if block.get('avg_acc') and evidence.is_classp_family(
-                      block.get('method', name)))
-  if not family:
-    return None
-  return max(family, key=lambda n: blocks[n]['avg_acc']['mean'])
+  return f'{sign}{mean} {interval}, {evidence.p_phrase(difference["p_value"])}'
 
 
 class PresetResult(NamedTuple):
@@ -368,7 +356,7 @@ def summary_table(results: Sequence[PresetResult]) -> str:
       return _accuracy_cell(blocks[name], None, name, seeds, interval=False)
 
     best = evidence.best_baseline(result)
-    variant = _best_classp_variant(result)
+    variant = evidence.best_classp_based(result)
     rows.append([
         f'{evidence.label(result)} (`{preset}`)', cell(CLASSP), cell(EWC),
         _difference_text(result, CLASSP, EWC),
@@ -440,10 +428,9 @@ def write_summary(results_root: str | os.PathLike[str],
         'CLASSP; run `python -m experiments sweep --preset hsu2018` (or '
         'another preset with a search) first.')
   readme_path = Path(readme_path)
-  text = replace_between_markers(readme_path, *readme_markers(SUMMARY),
-                                 f'\n{table}\n\n{SUMMARY_NOTE}\n')
-  with open(readme_path, 'w', encoding='utf-8', newline='') as f:
-    f.write(text)
+  _write_keeping_newlines(readme_path, replace_between_markers(
+      readme_path, *readme_markers(SUMMARY),
+      f'\n{table}\n\n{SUMMARY_NOTE}\n'))
   return table
 
 
@@ -907,6 +894,12 @@ def write_report(results_dir: str | os.PathLike[str],
       plot(result, colors, plots_dir / f'{result_name(result)}_{kind}.png')
   markdown_path.write_text(results_markdown(results), encoding='utf-8')
   if readme_text is not None:
-    with open(readme_path, 'w', encoding='utf-8', newline='') as f:
-      f.write(readme_text)
+    _write_keeping_newlines(readme_path, readme_text)
   return markdown_path
+
+
+def _write_keeping_newlines(path: Path, text: str) -> None:
+  """Writes ``text`` as read by :func:`replace_between_markers` (no newline
+  translation, so a file's CRLF or LF endings stay as they were)."""
+  with open(path, 'w', encoding='utf-8', newline='') as f:
+    f.write(text)
