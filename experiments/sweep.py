@@ -195,9 +195,9 @@ def _verification_group(config: Mapping[str, Any],
   library), whether a threshold masks, whether scaling is off, whether a
   per-task schedule is set, and the size of the population it trained in
   (None: alone). A population member's numbers do not depend on its fellow
-  members' seeds, hyperparameters or order (measured bit for bit on the
-  test stream's MLP, CLASSP and EWC), but the compiled program depends on
-  the population's size.
+  members' seeds, hyperparameters or order (bit for bit on the tests'
+  MLP with CLASSP and EWC: tests/experiments/test_population.py), but the
+  compiled program depends on the population's size.
   """
   hyperparams = config['hyperparams']
   power = hyperparams.get('power')

@@ -160,3 +160,26 @@ def test_members_follow_the_method_s_per_task_schedule():
     expected, expected_params = _sequential(
         'classp_author_schedule', hyperparams, seed, stream)
     _assert_close(member, expected, member_params, expected_params)
+
+
+@pytest.mark.parametrize('method, hyperparams', [
+    ('classp', {'learning_rate': 0.05, 'threshold': 1e-6, 'power': 1.5}),
+    ('ewc', {'base': 'sgd', 'learning_rate': 0.05, 'strength': 10.0}),
+])
+def test_a_member_is_bit_identical_whatever_its_fellow_members(method,
+                                                               hyperparams):
+  # The run cache lets one retrained population vouch for the others of its
+  # size (experiments.sweep._verification_group): that rests on this.
+  def member_params(seeds, configs, position):
+    _, params = _population(method, configs, seeds,
+                            [_stream_of(seed) for seed in seeds])
+    return jax.tree.leaves(params[position])
+
+  first = member_params([3, 4], [hyperparams] * 2, 0)
+  other_fellow = member_params([3, 5], [hyperparams] * 2, 0)
+  other_position = member_params([5, 3], [hyperparams] * 2, 1)
+  other_rate = member_params(
+      [3, 3], [hyperparams, {**hyperparams, 'learning_rate': 0.01}], 0)
+  for leaves in (other_fellow, other_position, other_rate):
+    for leaf, expected in zip(leaves, first):
+      np.testing.assert_array_equal(leaf, expected)
