@@ -29,8 +29,8 @@ sweep() {  # sweep PRESET METHODS [more flags]
 
 # Split MNIST as Hsu et al. 2018: CLASSP and EWC first, then the baselines
 # their Table 2 calibrates, CLASSP's ablations and joint training; then the
-# text stream's headline (CLASSP, EWC, the author's sentiment settings), the
-# pairings, the other text methods and permuted MNIST.
+# text stream's headline (CLASSP, EWC, the author's sentiment settings) and
+# the pairings.
 sweep hsu2018 classp,ewc
 sweep hsu2018 sgd,adam,adagrad,l2,online_ewc,si,mas
 sweep hsu2018 classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule
@@ -39,9 +39,6 @@ sweep text_wide classp,ewc
 python -m experiments run --preset paper_text --seeds 1-5 \
   --data-dir "$DATA_DIR" --no-progress
 sweep hsu2018 classp+ewc,classp+si,classp+mas
-sweep text_wide sgd,adam,adagrad,online_ewc,si,mas,l2
-sweep text_wide classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule,joint
-sweep text_wide classp+ewc,classp+si,classp+mas
 # Permuted MNIST over all training data, one pass per task, and the paper's
 # MNIST -> Fashion-MNIST under the wide search: CLASSP and EWC first.
 sweep permuted_full classp,ewc
@@ -52,3 +49,7 @@ sweep permuted_full classp+ewc,classp+si,classp+mas
 sweep mnist_fashion_wide sgd,adam,adagrad,online_ewc,si,mas,l2
 sweep mnist_fashion_wide classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule,joint
 sweep mnist_fashion_wide classp+ewc,classp+si,classp+mas
+# The text stream's other methods last: the vision streams' evidence first.
+sweep text_wide sgd,adam,adagrad,online_ewc,si,mas,l2
+sweep text_wide classp_adagrad,classp_mask_only,classp_accumulator_only,classp_author_schedule,joint
+sweep text_wide classp+ewc,classp+si,classp+mas
