@@ -11,11 +11,10 @@
 #
 # Cost on a 2-core CPU (measured): hsu2018 about 6 min per method and
 # scenario (16 tuned methods x 3 scenarios, plus joint: about 5 h);
-# permuted_full about 10 min per method; text_wide about 25 min per method
-# (12 screening runs of about 50 s, then the tuning and reported runs as
-# populations; 14 tuned methods and joint left after CLASSP and EWC:
-# about 6 h); mnist_fashion_wide about 15 min per method (20 CNN runs of
-# 35-85 s).
+# permuted_full about 10 min per method; text_wide 11-32 min per method
+# (about 30 for CLASSP and EWC, 15-20 for online EWC, SI, MAS and the
+# pairings, 11-12 for the rest; 4.3 h for all 17); mnist_fashion_wide 3-7
+# min per method, about 20 for CLASSP and EWC (1.7 h for all 17).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR="${CLASSP_DATA_DIR:-../shared/data}"
