@@ -327,8 +327,7 @@ PRESETS = {
                stream='mnist_fashion', methods=WIDE_METHODS,
                fixed={'joint': HSU_JOINT},
                description='MNIST -> Fashion-MNIST (the paper\'s CNN, 4,000 '
-                           'images per task) under the wide search; '
-                           'GPU-sized',
+                           'images per task) under the wide search',
                search=dataclasses.replace(
                    WIDE_SEARCH, halving=Halving(first_tasks=None, keep=3),
                    literature='ludwig2024'),
