@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 
   summary_parser = commands.add_parser(
       'summary', help="write the README's table of CLASSP against EWC and "
-                      'the best baseline on every literature protocol')
+                      'the best baseline on every literature protocol, and '
+                      'its plot (<results>/summary.png)')
   summary_parser.add_argument(
       '--results', type=Path, default=RESULTS,
       help="the folder of the presets' result folders")

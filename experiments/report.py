@@ -304,10 +304,8 @@ def comparison_table(results: Sequence[dict[str, Any]],
        'p (paired t over seeds)', 'At the 5% level'], rows)
 
 
-def _difference_text(result: Mapping[str, Any], name: str,
-                     opponent: str) -> str:
+def _difference_text(difference: Mapping[str, Any] | None) -> str:
   """``'+4.2 [3.3, 5.2], p < 0.001'`` (pp, paired over seeds), or a dash."""
-  difference = evidence.compare(result, name, opponent)
   if difference is None:
     return _DASH
   mean, interval, _ = evidence.difference_cells(difference)
@@ -328,6 +326,87 @@ class PresetResult(NamedTuple):
   result: Mapping[str, Any]
 
 
+# The summary's three differences, by their labels in the plot's legend.
+_SUMMARY_LABELS = ('CLASSP − EWC', 'CLASSP − best baseline',
+                   'best CLASSP-based − best baseline')
+
+
+class SummaryRow(NamedTuple):
+  """One stream of :func:`summary_table` and :func:`plot_summary`.
+
+  Attributes:
+    label: the stream and its preset, e.g.
+      ``'permuted_mnist (`permuted_full`)'``.
+    result: the result file's content.
+    planned: the methods the preset's sweep runs.
+    best: the best baseline (:func:`experiments.evidence.best_baseline`).
+    variant: the best CLASSP-based method.
+    differences: :func:`experiments.evidence.compare` of CLASSP − EWC,
+      CLASSP − ``best`` and ``variant`` − ``best`` (None where one is
+      missing), in the order of ``_SUMMARY_LABELS``.
+  """
+  label: str
+  result: Mapping[str, Any]
+  planned: tuple[str, ...]
+  best: str | None
+  variant: str | None
+  differences: tuple[dict[str, Any] | None, ...]
+
+
+def summary_rows(results: Sequence[PresetResult]) -> list[SummaryRow]:
+  """The streams with CLASSP, each with the summary's three differences."""
+  rows = []
+  for preset, planned, result in results:
+    if CLASSP not in result['methods']:
+      continue
+    best = evidence.best_baseline(result)
+    variant = evidence.best_classp_based(result)
+    pairs = ((CLASSP, EWC), (CLASSP, best), (variant, best))
+    rows.append(SummaryRow(
+        f'{evidence.label(result)} (`{preset}`)', result, planned, best,
+        variant, tuple(None if None in pair else evidence.compare(result, *pair)
+                       for pair in pairs)))
+  return rows
+
+
+def plot_summary(results: Sequence[PresetResult], path: Path) -> None:
+  """Plots the summary's differences, each with its 95% interval.
+
+  One row of markers per stream, in percentage points, with a line at 0: a
+  bar that does not cross it is significant at the 5% level.
+  """
+  rows = summary_rows(results)
+  fig = Figure(figsize=(9, 0.9 * len(rows) + 1.5), layout='constrained')
+  ax = fig.add_subplot()
+  markers = ('o', 's', 'D')
+  offsets = np.linspace(0.25, -0.25, len(_SUMMARY_LABELS))
+  for k, (label, marker) in enumerate(zip(_SUMMARY_LABELS, markers)):
+    points = [(len(rows) - 1 - i + offsets[k], d, row)
+              for i, row in enumerate(rows)
+              if (d := row.differences[k]) is not None]
+    if not points:
+      continue
+    y = np.array([p[0] for p in points])
+    mean, low, high = (100 * np.array([p[1][key] for p in points])
+                       for key in ('mean', 'low', 'high'))
+    ax.errorbar(mean, y, xerr=[mean - low, high - mean], fmt=marker,
+                capsize=3, label=label)
+    if k:  # name the best baseline, or the best CLASSP-based method
+      for y_k, high_k, (_, _, row) in zip(y, high, points):
+        ax.annotate(row.best if k == 1 else row.variant, (high_k, y_k),
+                    xytext=(4, 0), textcoords='offset points',
+                    fontsize='x-small', va='center')
+  ax.axvline(0, color='black', linewidth=0.8)
+  ax.set_yticks(range(len(rows)),
+                [row.label.replace('`', '') for row in reversed(rows)])
+  ax.set_xlabel('Difference of ACC (percentage points), 95% interval')
+  ax.set_title('CLASSP against EWC and the best baseline, paired over seeds')
+  ax.grid(axis='x', alpha=0.3)
+  fig.legend(loc='outside lower center', fontsize='small',
+             ncols=len(_SUMMARY_LABELS))
+  _save(fig, path)
+
+
 def summary_table(results: Sequence[PresetResult]) -> str:
   """CLASSP against EWC and the best baseline, one row per stream.
 
@@ -344,27 +423,24 @@ def summary_table(results: Sequence[PresetResult]) -> str:
     the preset's planned methods have run. Empty if no result has CLASSP.
   """
   rows = []
-  for preset, planned, result in results:
-    blocks = result['methods']
-    if CLASSP not in blocks:
-      continue
-    seeds = result['seeds']
+  for row in summary_rows(results):
+    blocks = row.result['methods']
+    seeds = row.result['seeds']
 
     def cell(name, blocks=blocks, seeds=seeds):
       if name not in blocks:
         return _DASH
       return _accuracy_cell(blocks[name], None, name, seeds, interval=False)
 
-    best = evidence.best_baseline(result)
-    variant = evidence.best_classp_based(result)
+    versus_ewc, versus_best, variant_versus_best = (
+        _difference_text(d) for d in row.differences)
     rows.append([
-        f'{evidence.label(result)} (`{preset}`)', cell(CLASSP), cell(EWC),
-        _difference_text(result, CLASSP, EWC),
-        _DASH if best is None else f'{best}: {cell(best)}',
-        _DASH if best is None else _difference_text(result, CLASSP, best),
-        _DASH if variant is None or best is None else
-        f'{variant}: {_difference_text(result, variant, best)}',
-        f'{len(set(blocks) & set(planned))} of {len(planned)}'])
+        row.label, cell(CLASSP), cell(EWC), versus_ewc,
+        _DASH if row.best is None else f'{row.best}: {cell(row.best)}',
+        versus_best,
+        _DASH if row.variant is None or row.best is None else
+        f'{row.variant}: {variant_versus_best}',
+        f'{len(set(blocks) & set(row.planned))} of {len(row.planned)}'])
   if not rows:
     return ''
   return tables.markdown_table(
@@ -414,6 +490,9 @@ def write_summary(results_root: str | os.PathLike[str],
                   readme_path: str | os.PathLike[str]) -> str:
   """Writes :func:`summary_table` between ``<!-- results:summary:... -->``.
 
+  Also draws :func:`plot_summary` as ``<results_root>/summary.png`` and
+  links it below the table.
+
   Returns:
     The table written.
 
@@ -421,20 +500,27 @@ def write_summary(results_root: str | os.PathLike[str],
     experiments.errors.InputError: if no literature protocol has results
       with CLASSP, or ``readme_path`` lacks the markers (nothing is written).
   """
-  table = summary_table(load_presets(results_root))
+  results = load_presets(results_root)
+  table = summary_table(results)
   if not table:
     raise errors.InputError(
         f'{results_root} holds no result of a literature protocol with '
         'CLASSP; run `python -m experiments sweep --preset hsu2018` (or '
         'another preset with a search) first.')
   readme_path = Path(readme_path)
-  _write_keeping_newlines(readme_path, replace_between_markers(
+  plot_path = Path(results_root) / SUMMARY_PLOT
+  link = Path(os.path.relpath(plot_path, readme_path.parent)).as_posix()
+  readme_text = replace_between_markers(
       readme_path, *readme_markers(SUMMARY),
-      f'\n{table}\n\n{SUMMARY_NOTE}\n'))
+      f'\n{table}\n\n{SUMMARY_NOTE}\n\n'
+      f'![CLASSP against EWC and the best baseline, per stream]({link})\n')
+  plot_summary(results, plot_path)
+  _write_keeping_newlines(readme_path, readme_text)
   return table
 
 
 SUMMARY = 'summary'  # the README section of :func:`write_summary`
+SUMMARY_PLOT = 'summary.png'  # beside the presets' folders
 
 
 def _final_per_task_table(methods: dict[str, Any]) -> str:

@@ -378,6 +378,37 @@ def test_summary_table_compares_classp_with_ewc_and_the_best_baseline():
       'classp+mas: +5.0 [-19.8, 29.8], p = 0.478', '5 of 6 |']
 
 
+def test_summary_rows_hold_the_table_s_three_differences():
+  # The worked example above: classp - ewc = 5.0 pp [2.5, 7.5]; mas is the
+  # best baseline and classp+mas the best CLASSP-based method, 5.0 pp above
+  # it [-19.8, 29.8].
+  result = _three_seed_result(ewc_accs=[0.75, 0.76, 0.74],
+                              other_accs=[0.90, 0.72, 0.78])
+  result['methods']['classp+mas'] = {
+      **result['methods']['classp'],
+      'acc_matrix': {'per_seed': [[[0.85]], [[0.87]], [[0.83]]]},
+      'avg_acc': {'mean': 0.85, 'std': 0.0163}}
+  [row] = report.summary_rows([report.PresetResult('toy_preset', (), result)])
+  assert (row.label, row.best, row.variant) == (
+      'toy (`toy_preset`)', 'mas', 'classp+mas')
+  versus_ewc, versus_best, variant_versus_best = row.differences
+  np.testing.assert_allclose(
+      [versus_ewc['mean'], versus_ewc['low'], versus_ewc['high']],
+      [0.05, 0.025, 0.075], atol=5e-4)
+  np.testing.assert_allclose(versus_best['mean'], 0.0, atol=1e-12)
+  np.testing.assert_allclose(
+      [variant_versus_best['low'], variant_versus_best['high']],
+      [-0.198, 0.298], atol=5e-4)
+
+
+def test_summary_rows_without_ewc_leave_its_difference_out():
+  result = _three_seed_result([0.7] * 3, [0.6, 0.65, 0.62])
+  del result['methods']['ewc']
+  [row] = report.summary_rows([report.PresetResult('toy', (), result)])
+  assert row.differences[0] is None
+  assert row.differences[1] is not None
+
+
 def test_summary_table_leaves_out_streams_without_classp():
   result = _three_seed_result([0.7] * 3, [0.6] * 3)
   del result['methods']['classp']
@@ -410,6 +441,9 @@ def test_write_summary_reads_each_searching_preset_s_folder(tmp_path):
   assert 'old' not in text and table in text
   assert text.startswith('a\n') and text.endswith('\nb\n')
   assert '| split_mnist/class (`hsu2018`) |' in table
+  plot = root / 'summary.png'
+  assert plot.read_bytes().startswith(PNG_MAGIC) and plot.stat().st_size > 1000
+  assert '](results/summary.png)' in text
 
 
 def test_write_summary_without_literature_results_names_the_fix(tmp_path):
