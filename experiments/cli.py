@@ -28,6 +28,7 @@ from experiments import protocol
 from experiments import report
 from experiments import search as search_lib
 from experiments import streams
+from experiments import summary
 from experiments import sweep
 from experiments.configs import presets
 
@@ -510,7 +511,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _summary(args: argparse.Namespace) -> None:
-  print(report.write_summary(args.results, args.readme))
+  print(summary.write_summary(args.results, args.readme))
   print(f'written: {args.readme}')
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import json
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,7 +28,6 @@ from experiments import metrics
 from experiments import streams
 from experiments import tables
 from experiments.configs import literature
-from experiments.configs import presets
 
 JOINT = methods_lib.JOINT  # the upper bound, drawn apart
 RESULTS_FILE = 'RESULTS.md'
@@ -36,7 +35,6 @@ PLOTS_DIR = 'plots'
 README_START = '<!-- results:start -->'
 README_END = '<!-- results:end -->'
 
-_DASH = '—'
 _MIB = 2**20
 # Above this ratio of largest to smallest nonzero state, memory plots use a
 # log scale.
@@ -75,7 +73,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def _mean_std(summary: dict[str, float] | None, scale: float = 100.0) -> str:
   """``'mean ± std'`` of a summary, scaled, one decimal; a dash if None."""
   if summary is None:
-    return _DASH
+    return tables.DASH
   return ' ± '.join(tables.one_decimal(scale * summary[k])
                     for k in ('mean', 'std'))
 
@@ -92,7 +90,7 @@ def _format_value(value: Any) -> str:
 def _hyperparams(hyperparams: dict[str, Any] | None) -> str:
   """``'k=v, ...'`` in key order; a dash if there are none."""
   if not hyperparams:
-    return _DASH
+    return tables.DASH
   return ', '.join(f'{k}={_format_value(v)}'
                    for k, v in sorted(hyperparams.items()))
 
@@ -101,9 +99,9 @@ def _state(method: dict[str, Any]) -> tuple[str, str]:
   """State memory in MiB and as a multiple of the parameter bytes."""
   state_bytes = method.get('state_bytes')
   if state_bytes is None:
-    return _DASH, _DASH
+    return tables.DASH, tables.DASH
   param_bytes = method.get('param_bytes')
-  ratio = f'{state_bytes / param_bytes:.1f}x' if param_bytes else _DASH
+  ratio = f'{state_bytes / param_bytes:.1f}x' if param_bytes else tables.DASH
   return f'{state_bytes / _MIB:.2f}', ratio
 
 
@@ -129,9 +127,9 @@ def _scored(methods: dict[str, Any]) -> list[str]:
   return [m for m in _by_accuracy(methods) if methods[m].get('acc_matrix')]
 
 
-def _accuracy_cell(method: dict[str, Any], best: float | None, name: str,
-                   seeds: Sequence[int] | None = None,
-                   interval: bool = True) -> str:
+def accuracy_cell(method: dict[str, Any], best: float | None, name: str,
+                  seeds: Sequence[int] | None = None,
+                  interval: bool = True) -> str:
   """ACC (bold if best), with diverged seeds counted.
 
   ``'mean ± std'`` (population std); with the result's ``seeds`` (the
@@ -182,10 +180,10 @@ def methods_table(methods: dict[str, Any],
   rows = []
   for name in _by_accuracy(methods):
     method = methods[name]
-    row = [name, _accuracy_cell(method, best, name, seeds)]
+    row = [name, accuracy_cell(method, best, name, seeds)]
     if published is not None:
       numbers = published.get(name)
-      row.append(_DASH if numbers is None
+      row.append(tables.DASH if numbers is None
                  else f'{numbers[0]:.2f} ± {numbers[1]:.2f}')
     rows.append([
         *row, _mean_std(method.get('bwt')),
@@ -243,15 +241,15 @@ def headline_table(results: Sequence[dict[str, Any]]) -> str:
     for result, column_best, reference in zip(results, best, references):
       method = result['methods'].get(name)
       if method is None:
-        row.append(_DASH)
+        row.append(tables.DASH)
       else:
         # The literature protocols: mean ± sample std (ddof=1).
-        row.append(_accuracy_cell(
+        row.append(accuracy_cell(
             method, column_best, name,
             result['seeds'] if 'search' in result else None, interval=False))
       if reference is not None:
         numbers = reference.numbers.get(result_name(result), {}).get(name)
-        row.append(_DASH if numbers is None
+        row.append(tables.DASH if numbers is None
                    else f'{numbers[0]:.2f} ± {numbers[1]:.2f}')
     rows.append(row)
   header = ['Method']
@@ -302,225 +300,6 @@ def comparison_table(results: Sequence[dict[str, Any]],
   return tables.markdown_table(
       ['Stream', 'Comparison', 'Difference (pp)', '95% interval (pp)',
        'p (paired t over seeds)', 'At the 5% level'], rows)
-
-
-def _difference_text(difference: Mapping[str, Any] | None) -> str:
-  """``'+4.2 [3.3, 5.2], p < 0.001'`` (pp, paired over seeds), or a dash."""
-  if difference is None:
-    return _DASH
-  mean, interval, _ = evidence.difference_cells(difference)
-  sign = '+' if float(mean) > 0 else ''
-  return f'{sign}{mean} {interval}, {evidence.p_phrase(difference["p_value"])}'
-
-
-class PresetResult(NamedTuple):
-  """A literature protocol's result file, for :func:`summary_table`.
-
-  Attributes:
-    preset: the preset's name, e.g. ``'hsu2018'``.
-    planned: the methods its sweep runs (its tuned and fixed methods).
-    result: the result file's content.
-  """
-  preset: str
-  planned: tuple[str, ...]
-  result: Mapping[str, Any]
-
-
-# The summary's three differences, by their labels in the plot's legend.
-_SUMMARY_LABELS = ('CLASSP − EWC', 'CLASSP − best baseline',
-                   'best CLASSP-based − best baseline')
-
-
-class SummaryRow(NamedTuple):
-  """One stream of :func:`summary_table` and :func:`plot_summary`.
-
-  Attributes:
-    label: the stream and its preset, e.g.
-      ``'permuted_mnist (`permuted_full`)'``.
-    result: the result file's content.
-    planned: the methods the preset's sweep runs.
-    best: the best baseline (:func:`experiments.evidence.best_baseline`).
-    variant: the best CLASSP-based method.
-    differences: :func:`experiments.evidence.compare` of CLASSP − EWC,
-      CLASSP − ``best`` and ``variant`` − ``best`` (None where one is
-      missing), in the order of ``_SUMMARY_LABELS``.
-  """
-  label: str
-  result: Mapping[str, Any]
-  planned: tuple[str, ...]
-  best: str | None
-  variant: str | None
-  differences: tuple[dict[str, Any] | None, ...]
-
-
-def summary_rows(results: Sequence[PresetResult]) -> list[SummaryRow]:
-  """The streams with CLASSP, each with the summary's three differences."""
-  rows = []
-  for preset, planned, result in results:
-    if CLASSP not in result['methods']:
-      continue
-    best = evidence.best_baseline(result)
-    variant = evidence.best_classp_based(result)
-    pairs = ((CLASSP, EWC), (CLASSP, best), (variant, best))
-    rows.append(SummaryRow(
-        f'{evidence.label(result)} (`{preset}`)', result, planned, best,
-        variant, tuple(None if None in pair else evidence.compare(result, *pair)
-                       for pair in pairs)))
-  return rows
-
-
-def plot_summary(results: Sequence[PresetResult], path: Path) -> None:
-  """Plots the summary's differences, each with its 95% interval.
-
-  One row of markers per stream, in percentage points, with a line at 0: a
-  bar that does not cross it is significant at the 5% level.
-  """
-  rows = summary_rows(results)
-  fig = Figure(figsize=(9, 0.9 * len(rows) + 1.5), layout='constrained')
-  ax = fig.add_subplot()
-  markers = ('o', 's', 'D')
-  offsets = np.linspace(0.25, -0.25, len(_SUMMARY_LABELS))
-  for k, (label, marker) in enumerate(zip(_SUMMARY_LABELS, markers)):
-    points = [(len(rows) - 1 - i + offsets[k], d, row)
-              for i, row in enumerate(rows)
-              if (d := row.differences[k]) is not None]
-    if not points:
-      continue
-    y = np.array([p[0] for p in points])
-    mean, low, high = (100 * np.array([p[1][key] for p in points])
-                       for key in ('mean', 'low', 'high'))
-    ax.errorbar(mean, y, xerr=[mean - low, high - mean], fmt=marker,
-                capsize=3, label=label)
-    if k:  # name the best baseline, or the best CLASSP-based method
-      for y_k, high_k, (_, _, row) in zip(y, high, points):
-        ax.annotate(row.best if k == 1 else row.variant, (high_k, y_k),
-                    xytext=(4, 0), textcoords='offset points',
-                    fontsize='x-small', va='center')
-  ax.axvline(0, color='black', linewidth=0.8)
-  ax.set_yticks(range(len(rows)),
-                [row.label.replace('`', '') for row in reversed(rows)])
-  ax.set_xlabel('Difference of ACC (percentage points), 95% interval')
-  ax.set_title('CLASSP against EWC and the best baseline, paired over seeds')
-  ax.grid(axis='x', alpha=0.3)
-  fig.legend(loc='outside lower center', fontsize='small',
-             ncols=len(_SUMMARY_LABELS))
-  _save(fig, path)
-
-
-def summary_table(results: Sequence[PresetResult]) -> str:
-  """CLASSP against EWC and the best baseline, one row per stream.
-
-  Args:
-    results: the literature protocols' result files (those without CLASSP
-      are left out).
-
-  Returns:
-    Per stream: CLASSP's and EWC's ACC (mean ± sample std, %), CLASSP minus
-    EWC, the best baseline (:func:`experiments.evidence.best_baseline`)
-    and CLASSP minus it, and the best CLASSP-based method (a variant or a
-    pairing) minus the best baseline: differences in percentage points,
-    paired over seeds, with 95% intervals and p-values; then how many of
-    the preset's planned methods have run. Empty if no result has CLASSP.
-  """
-  rows = []
-  for row in summary_rows(results):
-    blocks = row.result['methods']
-    seeds = row.result['seeds']
-
-    def cell(name, blocks=blocks, seeds=seeds):
-      if name not in blocks:
-        return _DASH
-      return _accuracy_cell(blocks[name], None, name, seeds, interval=False)
-
-    versus_ewc, versus_best, variant_versus_best = (
-        _difference_text(d) for d in row.differences)
-    rows.append([
-        row.label, cell(CLASSP), cell(EWC), versus_ewc,
-        _DASH if row.best is None else f'{row.best}: {cell(row.best)}',
-        versus_best,
-        _DASH if row.variant is None or row.best is None else
-        f'{row.variant}: {variant_versus_best}',
-        f'{len(set(blocks) & set(row.planned))} of {len(row.planned)}'])
-  if not rows:
-    return ''
-  return tables.markdown_table(
-      ['Stream (preset)', 'CLASSP ACC (%)', 'EWC ACC (%)',
-       'CLASSP − EWC (pp)', 'Best baseline ACC (%)',
-       'CLASSP − best baseline (pp)',
-       'Best CLASSP-based − best baseline (pp)', 'Methods run'], rows)
-
-
-SUMMARY_NOTE = (
-    'ACC after the last task, mean ± sample std over the reported seeds. '
-    'Differences in percentage points, paired over seeds, with a 95% '
-    'Student-t interval and the p-value of a paired t-test. The best '
-    'baseline is the best method run so far that is neither CLASSP-based '
-    'nor `joint`; the best CLASSP-based method is the best of CLASSP, its '
-    'ablations and its pairings, picked on the same test numbers, so its '
-    'p-value is that of one comparison among several (a Bonferroni '
-    'correction multiplies it by the number of CLASSP-based methods run). '
-    '`python -m experiments summary` writes this table from the result '
-    'files.')
-
-
-def load_presets(results_root: str | os.PathLike[str]) -> list[PresetResult]:
-  """The result files of the presets that search (the literature protocols).
-
-  Args:
-    results_root: the folder of the presets' result folders (e.g.
-      ``experiments/results``, holding ``hsu2018/``, ``text_wide/``...).
-
-  Returns:
-    Per preset with a search and a results folder of its own (by name), its
-    result files that record a search, by stream and scenario.
-  """
-  loaded = []
-  for preset in sorted(presets.PRESETS.values(), key=lambda p: p.name):
-    folder = Path(results_root) / preset.results
-    if preset.search is None or not preset.results or not folder.is_dir():
-      continue
-    planned = tuple(dict.fromkeys(
-        (*(preset.sweep_methods or preset.methods), *preset.fixed)))
-    loaded += [PresetResult(preset.name, planned, result)
-               for result in load_results(folder) if 'search' in result]
-  return loaded
-
-
-def write_summary(results_root: str | os.PathLike[str],
-                  readme_path: str | os.PathLike[str]) -> str:
-  """Writes :func:`summary_table` between ``<!-- results:summary:... -->``.
-
-  Also draws :func:`plot_summary` as ``<results_root>/summary.png`` and
-  links it below the table.
-
-  Returns:
-    The table written.
-
-  Raises:
-    experiments.errors.InputError: if no literature protocol has results
-      with CLASSP, or ``readme_path`` lacks the markers (nothing is written).
-  """
-  results = load_presets(results_root)
-  table = summary_table(results)
-  if not table:
-    raise errors.InputError(
-        f'{results_root} holds no result of a literature protocol with '
-        'CLASSP; run `python -m experiments sweep --preset hsu2018` (or '
-        'another preset with a search) first.')
-  readme_path = Path(readme_path)
-  plot_path = Path(results_root) / SUMMARY_PLOT
-  link = Path(os.path.relpath(plot_path, readme_path.parent)).as_posix()
-  readme_text = replace_between_markers(
-      readme_path, *readme_markers(SUMMARY),
-      f'\n{table}\n\n{SUMMARY_NOTE}\n\n'
-      f'![CLASSP against EWC and the best baseline, per stream]({link})\n')
-  plot_summary(results, plot_path)
-  _write_keeping_newlines(readme_path, readme_text)
-  return table
-
-
-SUMMARY = 'summary'  # the README section of :func:`write_summary`
-SUMMARY_PLOT = 'summary.png'  # beside the presets' folders
 
 
 def _final_per_task_table(methods: dict[str, Any]) -> str:
@@ -760,7 +539,7 @@ def accuracy_over_tasks(
           np.array([s['std'] for s in summaries]))
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_png(fig: Figure, path: Path) -> None:
   """Writes ``fig`` as a PNG with the Agg backend."""
   FigureCanvasAgg(fig)
   fig.savefig(path, format='png', dpi=100, metadata={'Software': None})
@@ -775,7 +554,7 @@ def _finish(fig: Figure, ax: Any, path: Path, xlabel: str, ylabel: str,
   ax.xaxis.get_major_locator().set_params(integer=True)
   ax.grid(alpha=0.3)
   ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1, 0.5))
-  _save(fig, path)
+  save_png(fig, path)
 
 
 def _line_plot() -> tuple[Figure, Any]:
@@ -857,7 +636,7 @@ def _plot_memory(result: dict[str, Any], colors: dict[str, Any],
   ax.set_xlabel('State at the end of the stream (bytes)')
   ax.set_title(f'{evidence.label(result)}: optimizer + regularizer state')
   ax.margins(x=0.25)
-  _save(fig, path)
+  save_png(fig, path)
 
 
 # File name suffix, title and function of each plot of a stream.
@@ -980,11 +759,11 @@ def write_report(results_dir: str | os.PathLike[str],
       plot(result, colors, plots_dir / f'{result_name(result)}_{kind}.png')
   markdown_path.write_text(results_markdown(results), encoding='utf-8')
   if readme_text is not None:
-    _write_keeping_newlines(readme_path, readme_text)
+    write_keeping_newlines(readme_path, readme_text)
   return markdown_path
 
 
-def _write_keeping_newlines(path: Path, text: str) -> None:
+def write_keeping_newlines(path: Path, text: str) -> None:
   """Writes ``text`` as read by :func:`replace_between_markers` (no newline
   translation, so a file's CRLF or LF endings stay as they were)."""
   with open(path, 'w', encoding='utf-8', newline='') as f:

@@ -2,6 +2,8 @@
 
 from collections.abc import Sequence
 
+DASH = '—'  # a cell with no value
+
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
   """A Markdown table; ``|`` in cells is escaped."""
