@@ -57,6 +57,13 @@ OPTIMIZERS: dict[str, Callable[[], optax.GradientTransformation]] = {
         1e-3, power=1.5, threshold=_THRESHOLD),
     # Neither |g|**1.6 nor x**(-1/1.6) has a sqrt form: exp2/log2 twice.
     'classp p=1.6': lambda: classp_optax.classp(1e-3, power=1.6),
+    # Behind optax.flatten the state is one vector and the update one loop
+    # over it, whatever the tree's leaves, at the cost of raveling the
+    # gradients and unraveling the updates (two more passes over the params).
+    'sgd flattened': lambda: optax.flatten(optax.sgd(1e-3)),
+    'adagrad flattened': lambda: optax.flatten(optax.adagrad(1e-3)),
+    'classp p=1 flattened': lambda: optax.flatten(
+        classp_optax.classp(1e-3, power=1.0)),
 }
 
 

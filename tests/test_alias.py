@@ -140,6 +140,20 @@ def test_inject_hyperparams_matches_plain_alias():
     np.testing.assert_allclose(g, e, rtol=1e-6)
 
 
+@pytest.mark.parametrize('power', [1.0, 1.6])
+def test_behind_optax_flatten_the_updates_are_the_same(power):
+  # Elementwise, so one raveled vector of state changes nothing: what the
+  # benchmark's flattened optimizers rest on.
+  grads_per_step = _random_grads(seed=5, num_steps=10)
+  hyperparams = dict(learning_rate=0.1, threshold=0.2, power=power, eps=1e-5)
+  expected, _ = _run(classp(**hyperparams), grads_per_step, jnp.float32)
+  got, state = _run(optax.flatten(classp(**hyperparams)), grads_per_step,
+                    jnp.float32)
+  _assert_steps_close(got, expected, rtol=1e-6)
+  [accumulator] = [leaf for leaf in jax.tree.leaves(state) if leaf.ndim]
+  assert accumulator.shape == (sum(np.prod(s) for s in SHAPES),)
+
+
 def test_hyperparameters_change_between_tasks_without_recompiling():
   """The author's schedule: task 1 unscaled with a threshold, task 2 scaled."""
   traces = []

@@ -15,7 +15,9 @@
 # 1. benchmark/: the optimizer step on flat vectors, the 110M-parameter tree
 #    and that tree's leaves at one element each, timed one step per call and
 #    10 steps per call (is the tree's low bandwidth the per-call dispatch of
-#    its buffers?): <device>.json and .md.
+#    its buffers?), and SGD, AdaGrad and CLASSP behind optax.flatten (one
+#    vector of state: does that recover the flat vector's bandwidth?):
+#    <device>.json and .md.
 # 2. benchmark/: runs per hour one by one and as populations of 1, 8 and 64,
 #    training steps per second: <device>-throughput.json and .md.
 # 3. vandeven2019.tgz: the vandeven2019 sweep (CLASSP and EWC on split MNIST,

@@ -20,6 +20,16 @@ def test_optimizer_step_fields_and_state_sizes():
     assert r['step_s'] > 0 and r['compile_s'] > 0 and r['bandwidth_gbs'] > 0
 
 
+def test_flattened_optimizers_keep_one_vector_of_state():
+  results = benchmark.optimizer_step_benchmark(
+      {'w': (1000,), 'b': (10,)},
+      ['sgd flattened', 'adagrad flattened', 'classp p=1 flattened'],
+      repeats=2)
+  assert results['sgd flattened']['state_per_param'] == 0.0
+  assert results['adagrad flattened']['state_per_param'] == 1.0
+  assert results['classp p=1 flattened']['state_per_param'] == 1.0
+
+
 def test_steps_in_one_call_are_timed_per_step():
   results = benchmark.optimizer_step_benchmark(
       {'w': (1000,), 'b': (10,)}, ['sgd', 'adagrad'], repeats=2,
