@@ -15,6 +15,7 @@ and keeps its traceback.
 import argparse
 from collections.abc import Callable, Sequence
 import dataclasses
+import json
 import os
 from pathlib import Path
 import sys
@@ -464,6 +465,12 @@ def _sweep(args: argparse.Namespace) -> None:
     print(f'MISMATCH {message}')
 
 
+def _hosts(path: Path) -> str:
+  """Where a run that differs was trained, and where it was retrained."""
+  stored = json.loads(path.read_text()).get('host', 'an unrecorded host')
+  return f' (trained on {stored}; retrained on {sweep.host_label()})'
+
+
 def _verify(args: argparse.Namespace) -> int:
   missing = [str(path) for path in args.runs if not path.is_file()]
   if missing:
@@ -479,8 +486,8 @@ def _verify(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     differences = sweep.retrain_differences(path, args.data_dir)
     failed += bool(differences)
-    verdict = ('differs: ' + ', '.join(differences) if differences
-               else 'reproduced bit for bit')
+    verdict = ('differs: ' + ', '.join(differences) + _hosts(path)
+               if differences else 'reproduced bit for bit')
     print(f'{path}: {verdict} ({time.perf_counter() - start:.0f} s)',
           flush=True)
   print(f'{len(paths) - failed} of {len(paths)} runs reproduced bit for bit')

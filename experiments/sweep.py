@@ -12,6 +12,7 @@ What runs where is configured in :mod:`experiments.configs`.
 
 from collections.abc import Callable, Mapping, Sequence
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +75,29 @@ def device_label(mesh: jax.sharding.Mesh | None = None) -> str:
   """
   count = '' if mesh is None or mesh.size == 1 else f' x {mesh.size}'
   return f'{training.device_name()}{count}, JAX {jax.__version__}'
+
+
+@functools.cache
+def host_label(cpuinfo: Path = Path('/proc/cpuinfo')) -> str:
+  """The CPU model and a hash of its instruction-set flags, as run files
+  record them (``"host"``).
+
+  XLA compiles for the host's instruction set, so the same code and packages
+  may round differently on hosts whose flags differ: this tells them apart.
+  E.g. ``'Intel(R) Xeon(R) Processor, flags 3f2a9c1e05d7b864'``;
+  ``'unknown'`` where ``cpuinfo`` is unreadable (not Linux).
+  """
+  try:
+    lines = cpuinfo.read_text().splitlines()
+  except OSError:
+    return 'unknown'
+  fields = {}
+  for line in lines:
+    key, _, value = line.partition(':')
+    fields.setdefault(key.strip(), value.strip())
+  flags = hashlib.blake2b(fields.get('flags', '').encode(),
+                          digest_size=8).hexdigest()
+  return f'{fields.get("model name", "unknown model")}, flags {flags}'
 
 
 # Keys of run configurations written before the fingerprint replaced them.
@@ -508,7 +532,8 @@ class RunCache:
     cached = []
     for (_, path, config), result in zip(chunk, results):
       record = {'config': config, 'device': device_label(mesh),
-                'fingerprint': code, 'population': members, **result,
+                'host': host_label(), 'fingerprint': code,
+                'population': members, **result,
                 'wall_s': result['wall_s'] / len(chunk)}
       write_json(path, record)
       cached.append(CachedRun(record, reused=False))
@@ -531,7 +556,7 @@ class RunCache:
           / f'{code_id}-devices{mesh.size}',
           every_steps=self.checkpoint_every, keep=self.checkpoint_keep)
     record = {'config': config, 'device': device_label(mesh),
-              'fingerprint': code,
+              'host': host_label(), 'fingerprint': code,
               **_train(config, self.data_dir, self.progress, checkpointer,
                        mesh)}
     write_json(path, record)

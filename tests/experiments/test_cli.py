@@ -12,6 +12,7 @@ import pytest
 
 from experiments import cli
 from experiments import methods
+from experiments import sweep
 from experiments import training
 from experiments.configs import presets
 from tests.experiments import idx_files
@@ -210,3 +211,14 @@ def test_report_names_the_fix_for_missing_markers(tmp_path, capsys):
                    str(readme), '--section', 'hsu2018']) == 2
   assert 'pass another --section or --readme' in capsys.readouterr().err
   assert readme.read_text().endswith('<!-- results:end -->\n')
+
+
+def test_verify_names_the_hosts_of_a_run_that_differs(tmp_path, monkeypatch,
+                                                       capsys):
+  run = tmp_path / 'seed-1.json'
+  run.write_text(json.dumps({'host': 'Old CPU, flags 0'}))
+  monkeypatch.setattr(sweep, 'retrain_differences',
+                      lambda path, data_dir: ['test_acc'])
+  assert cli.main(['verify', str(run)]) == 1
+  assert (f'differs: test_acc (trained on Old CPU, flags 0; retrained on '
+          f'{sweep.host_label()})') in capsys.readouterr().out

@@ -204,6 +204,26 @@ def test_retrain_differences_names_what_no_longer_reproduces(
   assert sweep.sample_runs(tmp_path, per_protocol=3) == [path]
 
 
+def test_runs_record_their_host(tmp_path, fake_training):
+  cache = sweep.RunCache(tmp_path, None)
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  stored = json.loads(cache.path(presets.QUICK, 'sgd', 'seed-1').read_text())
+  assert stored['host'] == sweep.host_label()
+
+
+def test_host_label_names_the_model_and_hashes_the_flags(tmp_path):
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text('processor\t: 0\nmodel name\t: Some CPU\n'
+                     'flags\t\t: fpu sse avx512f\n\nprocessor\t: 1\n'
+                     'model name\t: Some CPU\nflags\t\t: fpu sse avx512f\n')
+  other = tmp_path / 'other'
+  other.write_text('model name\t: Some CPU\nflags\t\t: fpu sse avx2\n')
+  label = sweep.host_label(cpuinfo)
+  assert label.startswith('Some CPU, flags ') and len(label) == 32
+  assert sweep.host_label(other) != label
+  assert sweep.host_label(tmp_path / 'missing') == 'unknown'
+
+
 def test_a_legacy_code_version_does_not_change_the_key(tmp_path,
                                                        fake_training):
   cache = sweep.RunCache(tmp_path, None)
