@@ -747,7 +747,7 @@ def write_report(results_dir: str | os.PathLike[str],
   readme_text = None
   if readme_path is not None:
     readme_path = Path(readme_path)
-    link = Path(os.path.relpath(markdown_path, readme_path.parent)).as_posix()
+    link = readme_link(markdown_path, readme_path)
     readme_text = replace_between_markers(
         readme_path, *readme_markers(section), _readme_body(results, link))
 
@@ -761,6 +761,11 @@ def write_report(results_dir: str | os.PathLike[str],
   if readme_text is not None:
     write_keeping_newlines(readme_path, readme_text)
   return markdown_path
+
+
+def readme_link(target: Path, readme_path: Path) -> str:
+  """``target`` as a Markdown link from ``readme_path``'s folder."""
+  return Path(os.path.relpath(target, readme_path.parent)).as_posix()
 
 
 def write_keeping_newlines(path: Path, text: str) -> None:

@@ -96,13 +96,13 @@ def summary_rows(results: Sequence[PresetResult]) -> list[SummaryRow]:
   return rows
 
 
-def plot_summary(results: Sequence[PresetResult], path: Path) -> None:
+def plot_summary(rows: Sequence[SummaryRow], path: Path) -> None:
   """Plots the summary's differences, each with its 95% interval.
 
-  One row of markers per stream, in percentage points, with a line at 0: a
-  bar that does not cross it is significant at the 5% level.
+  One row of markers per stream (:func:`summary_rows`), in percentage
+  points, with a line at 0: a bar that does not cross it is significant at
+  the 5% level.
   """
-  rows = summary_rows(results)
   fig = Figure(figsize=(9, 0.9 * len(rows) + 1.5), layout='constrained')
   ax = fig.add_subplot()
   markers = ('o', 's', 'D')
@@ -134,12 +134,11 @@ def plot_summary(results: Sequence[PresetResult], path: Path) -> None:
   report.save_png(fig, path)
 
 
-def summary_table(results: Sequence[PresetResult]) -> str:
+def summary_table(rows: Sequence[SummaryRow]) -> str:
   """CLASSP against EWC and the best baseline, one row per stream.
 
   Args:
-    results: the literature protocols' result files (those without CLASSP
-      are left out).
+    rows: :func:`summary_rows` of the literature protocols' result files.
 
   Returns:
     Per stream: CLASSP's and EWC's ACC (mean ± sample std, %), CLASSP minus
@@ -149,8 +148,8 @@ def summary_table(results: Sequence[PresetResult]) -> str:
     paired over seeds, with 95% intervals and p-values; then how many of
     the preset's planned methods have run. Empty if no result has CLASSP.
   """
-  rows = []
-  for row in summary_rows(results):
+  cells = []
+  for row in rows:
     blocks = row.result['methods']
     seeds = row.result['seeds']
 
@@ -162,20 +161,20 @@ def summary_table(results: Sequence[PresetResult]) -> str:
 
     versus_ewc, versus_best, variant_versus_best = (
         _difference_text(d) for d in row.differences)
-    rows.append([
+    cells.append([
         row.label, cell(CLASSP), cell(EWC), versus_ewc,
         tables.DASH if row.best is None else f'{row.best}: {cell(row.best)}',
         versus_best,
         tables.DASH if row.variant is None or row.best is None else
         f'{row.variant}: {variant_versus_best}',
         f'{len(set(blocks) & set(row.planned))} of {len(row.planned)}'])
-  if not rows:
+  if not cells:
     return ''
   return tables.markdown_table(
       ['Stream (preset)', 'CLASSP ACC (%)', 'EWC ACC (%)',
        'CLASSP − EWC (pp)', 'Best baseline ACC (%)',
        'CLASSP − best baseline (pp)',
-       'Best CLASSP-based − best baseline (pp)', 'Methods run'], rows)
+       'Best CLASSP-based − best baseline (pp)', 'Methods run'], cells)
 
 
 SUMMARY_NOTE = (
@@ -229,8 +228,8 @@ def write_summary(results_root: str | os.PathLike[str],
     experiments.errors.InputError: if no literature protocol has results
       with CLASSP, or ``readme_path`` lacks the markers (nothing is written).
   """
-  results = load_presets(results_root)
-  table = summary_table(results)
+  rows = summary_rows(load_presets(results_root))
+  table = summary_table(rows)
   if not table:
     raise errors.InputError(
         f'{results_root} holds no result of a literature protocol with '
@@ -238,11 +237,11 @@ def write_summary(results_root: str | os.PathLike[str],
         'another preset with a search) first.')
   readme_path = Path(readme_path)
   plot_path = Path(results_root) / SUMMARY_PLOT
-  link = Path(os.path.relpath(plot_path, readme_path.parent)).as_posix()
+  link = report.readme_link(plot_path, readme_path)
   readme_text = report.replace_between_markers(
       readme_path, *report.readme_markers(SUMMARY),
       f'\n{table}\n\n{SUMMARY_NOTE}\n\n'
       f'![CLASSP against EWC and the best baseline, per stream]({link})\n')
-  plot_summary(results, plot_path)
+  plot_summary(rows, plot_path)
   report.write_keeping_newlines(readme_path, readme_text)
   return table

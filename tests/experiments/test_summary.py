@@ -29,9 +29,9 @@ def test_summary_table_compares_classp_with_ewc_and_the_best_baseline():
       **pairing, 'acc_matrix': {'per_seed': [[[0.85]], [[0.87]], [[0.83]]]},
       'avg_acc': {'mean': 0.85, 'std': 0.0163}}
   result['search'] = {'draw': 'quasi_random'}
-  table = summary.summary_table([summary.PresetResult(
+  table = summary.summary_table(summary.summary_rows([summary.PresetResult(
       'toy_preset', ('classp', 'ewc', 'mas', 'sgd', 'classp+mas', 'joint'),
-      result)])
+      result)]))
   header, _, row = table.splitlines()
   assert header.split(' | ')[1:4] == ['CLASSP ACC (%)', 'EWC ACC (%)',
                                        'CLASSP − EWC (pp)']
@@ -76,8 +76,8 @@ def test_summary_rows_without_ewc_leave_its_difference_out():
 def test_summary_table_leaves_out_streams_without_classp():
   result = _three_seed_result([0.7] * 3, [0.6] * 3)
   del result['methods']['classp']
-  assert summary.summary_table(
-      [summary.PresetResult('toy', ('ewc',), result)]) == ''
+  assert summary.summary_table(summary.summary_rows(
+      [summary.PresetResult('toy', ('ewc',), result)])) == ''
 
 
 def test_write_summary_reads_each_searching_preset_s_folder(tmp_path):
