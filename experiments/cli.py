@@ -15,7 +15,6 @@ and keeps its traceback.
 import argparse
 from collections.abc import Callable, Sequence
 import dataclasses
-import json
 import os
 from pathlib import Path
 import sys
@@ -25,6 +24,7 @@ from experiments import data
 from experiments import devices
 from experiments import errors
 from experiments import methods
+from experiments import metrics
 from experiments import protocol
 from experiments import report
 from experiments import search as search_lib
@@ -465,10 +465,17 @@ def _sweep(args: argparse.Namespace) -> None:
     print(f'MISMATCH {message}')
 
 
-def _hosts(path: Path) -> str:
-  """Where a run that differs was trained, and where it was retrained."""
-  stored = json.loads(path.read_text()).get('host', 'an unrecorded host')
-  return f' (trained on {stored}; retrained on {sweep.host_label()})'
+def _how_it_differs(retrained: sweep.Retrained) -> str:
+  """Both ACCs where they differ; where the run was trained and retrained."""
+  stored, fresh = retrained.stored, retrained.fresh
+  accuracies = ''
+  if fresh is not None and 'test_acc' in retrained.differences and not (
+      stored.get('diverged') or fresh['diverged']):
+    fresh_acc, stored_acc = (metrics.average_accuracy(r['test_acc'])
+                             for r in (fresh, stored))
+    accuracies = f'ACC {fresh_acc:.4f}, stored {stored_acc:.4f}; '
+  host = stored.get('host', 'an unrecorded host')
+  return f' ({accuracies}trained on {host}; retrained on {sweep.host_label()})'
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -484,9 +491,11 @@ def _verify(args: argparse.Namespace) -> int:
   failed = 0
   for path in paths:
     start = time.perf_counter()
-    differences = sweep.retrain_differences(path, args.data_dir)
+    retrained = sweep.retrain(path, args.data_dir)
+    differences = retrained.differences
     failed += bool(differences)
-    verdict = ('differs: ' + ', '.join(differences) + _hosts(path)
+    verdict = ('differs: ' + ', '.join(differences)
+               + _how_it_differs(retrained)
                if differences else 'reproduced bit for bit')
     print(f'{path}: {verdict} ({time.perf_counter() - start:.0f} s)',
           flush=True)

@@ -568,6 +568,43 @@ class RunCache:
     return CachedRun(record, reused=False)
 
 
+class Retrained(NamedTuple):
+  """A stored run retrained (:func:`retrain`).
+
+  Attributes:
+    differences: what :func:`retrain_differences` names.
+    stored: the run file's record.
+    fresh: the retrained run's result, or None when its population could not
+      be rebuilt.
+  """
+  differences: list[str]
+  stored: dict[str, Any]
+  fresh: dict[str, Any] | None
+
+
+def retrain(path: Path, data_dir: str | None) -> Retrained:
+  """Retrains the run stored at ``path``; see :func:`retrain_differences`."""
+  stored = json.loads(path.read_text())
+  config = stored['config']
+  setup = Setup.from_config(config['setup'])
+  differences = []
+  if not _same_config(config, _run_config(
+      setup, config['method'], config['hyperparams'], config['seed'],
+      config['task_hyperparams'], config.get('first_tasks'))):
+    differences.append('config')
+  mesh = _stored_mesh(stored, devices.make_mesh())
+  if 'population' in stored:  # retrained with its population's members
+    members = _population_members(path, stored)
+    if members is None:  # a member was trained again
+      return Retrained(differences + ['population'], stored, None)
+    fresh = _train_members([m['config'] for _, m in members], data_dir,
+                           progress=False, mesh=mesh)[
+                               [p for p, _ in members].index(path)]
+  else:
+    fresh = _train(config, data_dir, progress=False, mesh=mesh)
+  return Retrained(differences + _differences(fresh, stored), stored, fresh)
+
+
 def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
   """Retrains the run stored at ``path``; names what differs from the file.
 
@@ -584,25 +621,7 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
     (from their files beside it; ``'population'`` when one of them was
     trained again since).
   """
-  stored = json.loads(path.read_text())
-  config = stored['config']
-  setup = Setup.from_config(config['setup'])
-  differences = []
-  if not _same_config(config, _run_config(
-      setup, config['method'], config['hyperparams'], config['seed'],
-      config['task_hyperparams'], config.get('first_tasks'))):
-    differences.append('config')
-  mesh = _stored_mesh(stored, devices.make_mesh())
-  if 'population' in stored:  # retrained with its population's members
-    members = _population_members(path, stored)
-    if members is None:
-      return differences + ['population']  # a member was trained again
-    fresh = _train_members([m['config'] for _, m in members], data_dir,
-                           progress=False, mesh=mesh)[
-                               [p for p, _ in members].index(path)]
-  else:
-    fresh = _train(config, data_dir, progress=False, mesh=mesh)
-  return differences + _differences(fresh, stored)
+  return retrain(path, data_dir).differences
 
 
 def validation_score(run_record: Mapping[str, Any]) -> float | None:

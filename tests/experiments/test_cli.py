@@ -213,12 +213,16 @@ def test_report_names_the_fix_for_missing_markers(tmp_path, capsys):
   assert readme.read_text().endswith('<!-- results:end -->\n')
 
 
-def test_verify_names_the_hosts_of_a_run_that_differs(tmp_path, monkeypatch,
-                                                       capsys):
+def test_verify_names_the_accuracies_and_hosts_of_a_run_that_differs(
+    tmp_path, monkeypatch, capsys):
   run = tmp_path / 'seed-1.json'
-  run.write_text(json.dumps({'host': 'Old CPU, flags 0'}))
-  monkeypatch.setattr(sweep, 'retrain_differences',
-                      lambda path, data_dir: ['test_acc'])
+  run.write_text('{}')
+  stored = {'host': 'Old CPU, flags 0', 'test_acc': [[0.8, 0.6]],
+            'diverged': None}
+  fresh = {'test_acc': [[0.8, 0.7]], 'diverged': None}
+  monkeypatch.setattr(sweep, 'retrain', lambda path, data_dir: sweep.Retrained(
+      ['test_acc'], stored, fresh))
   assert cli.main(['verify', str(run)]) == 1
-  assert (f'differs: test_acc (trained on Old CPU, flags 0; retrained on '
-          f'{sweep.host_label()})') in capsys.readouterr().out
+  assert ('differs: test_acc (ACC 0.7500, stored 0.7000; trained on Old CPU, '
+          f'flags 0; retrained on {sweep.host_label()})'
+          ) in capsys.readouterr().out
