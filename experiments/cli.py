@@ -3,8 +3,9 @@
 ``python -m experiments run`` with no flags is the project's main job: a quick
 comparison of CLASSP, EWC, online EWC, SGD and Adam on permuted MNIST that
 prints a table in a few minutes on a 2-core CPU. This module only parses
-arguments and calls :mod:`experiments.sweep` and :mod:`experiments.report`;
-what runs is configured in :mod:`experiments.configs`.
+arguments and calls :mod:`experiments.sweep`, :mod:`experiments.run_cache`
+and :mod:`experiments.report`; what runs is configured in
+:mod:`experiments.configs`.
 
 A user error (a bad flag value, a name that does not fit, missing or corrupt
 data: an :class:`experiments.errors.UserError`) ends with one line on stderr
@@ -27,6 +28,7 @@ from experiments import methods
 from experiments import metrics
 from experiments import protocol
 from experiments import report
+from experiments import run_cache
 from experiments import search as search_lib
 from experiments import streams
 from experiments import summary
@@ -420,10 +422,10 @@ def _search(args: argparse.Namespace,
   return dataclasses.replace(preset.search, **changes)
 
 
-def _cache(args: argparse.Namespace, out: Path) -> sweep.RunCache:
+def _cache(args: argparse.Namespace, out: Path) -> run_cache.RunCache:
   if args.checkpoint_every is not None and args.checkpoint_dir is None:
     raise errors.UserError('--checkpoint-every needs --checkpoint-dir')
-  return sweep.RunCache(out, args.data_dir, progress=not args.no_progress,
+  return run_cache.RunCache(out, args.data_dir, progress=not args.no_progress,
                         checkpoint_dir=args.checkpoint_dir,
                         checkpoint_every=args.checkpoint_every,
                         checkpoint_keep=args.checkpoint_keep,
@@ -465,7 +467,7 @@ def _sweep(args: argparse.Namespace) -> None:
     print(f'MISMATCH {message}')
 
 
-def _how_it_differs(retrained: sweep.Retrained) -> str:
+def _how_it_differs(retrained: run_cache.Retrained) -> str:
   """Both ACCs where they differ; where the run was trained and retrained."""
   stored, fresh = retrained.stored, retrained.fresh
   accuracies = ''
@@ -475,7 +477,8 @@ def _how_it_differs(retrained: sweep.Retrained) -> str:
                              for r in (fresh, stored))
     accuracies = f'ACC {fresh_acc:.4f}, stored {stored_acc:.4f}; '
   host = stored.get('host', 'an unrecorded host')
-  return f' ({accuracies}trained on {host}; retrained on {sweep.host_label()})'
+  return (f' ({accuracies}trained on {host}; retrained on '
+          f'{run_cache.host_label()})')
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -483,7 +486,7 @@ def _verify(args: argparse.Namespace) -> int:
   if missing:
     raise errors.UserError(f'no run file {", ".join(missing)}; name files '
                            'under <results>/runs/')
-  paths = args.runs or sweep.sample_runs(args.out, args.sample,
+  paths = args.runs or run_cache.sample_runs(args.out, args.sample,
                                          args.sample_seed)
   if not paths:
     raise errors.UserError(f'{args.out / "runs"} holds no run files; pass '
@@ -491,7 +494,7 @@ def _verify(args: argparse.Namespace) -> int:
   failed = 0
   for path in paths:
     start = time.perf_counter()
-    retrained = sweep.retrain(path, args.data_dir)
+    retrained = run_cache.retrain(path, args.data_dir)
     differences = retrained.differences
     failed += bool(differences)
     verdict = ('differs: ' + ', '.join(differences)

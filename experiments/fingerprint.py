@@ -5,7 +5,7 @@ record carries a fingerprint: a hash of the sources that compute it (the
 library, the experiments' compute modules and its stream family's module;
 not the command line, the sweep bookkeeping, the report or other stream
 families), the versions of the packages they call, and a checksum of each
-dataset its stream reads. :class:`experiments.sweep.RunCache`
+dataset its stream reads. :class:`experiments.run_cache.RunCache`
 compares it with :func:`current`.
 """
 

@@ -6,8 +6,13 @@ from pathlib import Path
 import pytest
 
 from experiments import data
+from experiments import fingerprint
 from experiments import idx
+from experiments import population
+from experiments import training
+from experiments.protocol import Setup
 from experiments.streams import text
+from tests.experiments import fake_runs
 from tests.experiments import text_archives
 
 _SHARED_DATA = Path(__file__).resolve().parents[2].parent / 'shared' / 'data'
@@ -75,3 +80,31 @@ def fixture_fitted_tokenizers(monkeypatch) -> list:
 
   monkeypatch.setattr(text, 'fit_tokenizer', fit)
   return fitted
+
+
+@pytest.fixture(name='fake_training')
+def fixture_fake_training(monkeypatch) -> list[dict]:
+  """training.run returns a fixed result; records each call's hyperparams.
+
+  A population trains its members with that training.run, one by one; every
+  stream has no tasks (:data:`fake_runs.NO_TASKS`) and every run the
+  fingerprint :data:`fake_runs.CODE`.
+  """
+  calls = []
+
+  def fake_run(stream, spec, hyperparams, protocol, seed, **kwargs):
+    calls.append(dict(hyperparams))
+    return fake_runs.fake_result([[0.5, 0.1], [0.4, 0.6]])
+
+  def fake_run_population(member_streams, spec, hyperparams, protocol, seeds,
+                          **kwargs):
+    return [training.run(stream, spec, h, protocol, seed)
+            for stream, h, seed in zip(member_streams, hyperparams, seeds)]
+
+  monkeypatch.setattr(training, 'run', fake_run)
+  monkeypatch.setattr(population, 'run_population', fake_run_population)
+  monkeypatch.setattr(population, 'run_bytes', lambda *a: 1)
+  monkeypatch.setattr(Setup, 'make_stream',
+                      lambda self, *a: fake_runs.NO_TASKS)
+  monkeypatch.setattr(fingerprint, 'current', lambda *a: fake_runs.CODE)
+  return calls

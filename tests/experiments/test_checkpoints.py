@@ -22,10 +22,11 @@ from experiments import cli
 from experiments import errors
 from experiments import fingerprint
 from experiments import methods
-from experiments import sweep
+from experiments import run_cache
 from experiments import training
 from experiments.configs import presets
 from experiments.protocol import Protocol
+from experiments.protocol import Setup
 from tests.experiments.test_training import _stream
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -208,11 +209,11 @@ def test_run_cache_checkpoints_each_run_in_its_folder_then_deletes_it(
         param_bytes=8, wall_s=1.0, diagnostics={})
 
   monkeypatch.setattr(training, 'run', fake_run)
-  monkeypatch.setattr(sweep.Setup, 'make_stream', lambda self, *a: None)
+  monkeypatch.setattr(Setup, 'make_stream', lambda self, *a: None)
   monkeypatch.setattr(fingerprint, 'current', lambda *a: {})
-  cache = sweep.RunCache(tmp_path / 'out', None, log=lambda line: None,
-                         checkpoint_dir=tmp_path / 'ckpt', checkpoint_every=5,
-                         checkpoint_keep=3)
+  cache = run_cache.RunCache(
+      tmp_path / 'out', None, log=lambda line: None,
+      checkpoint_dir=tmp_path / 'ckpt', checkpoint_every=5, checkpoint_keep=3)
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'tag-1')
   # One folder per run, and within it per fingerprint (here {}) and mesh.
   assert [f.parent for f in folders] == [

@@ -12,7 +12,7 @@ import pytest
 
 from experiments import cli
 from experiments import methods
-from experiments import sweep
+from experiments import run_cache
 from experiments import training
 from experiments.configs import presets
 from tests.experiments import idx_files
@@ -220,9 +220,9 @@ def test_verify_names_the_accuracies_and_hosts_of_a_run_that_differs(
   stored = {'host': 'Old CPU, flags 0', 'test_acc': [[0.8, 0.6]],
             'diverged': None}
   fresh = {'test_acc': [[0.8, 0.7]], 'diverged': None}
-  monkeypatch.setattr(sweep, 'retrain', lambda path, data_dir: sweep.Retrained(
-      ['test_acc'], stored, fresh))
+  monkeypatch.setattr(run_cache, 'retrain', lambda path, data_dir: (
+      run_cache.Retrained(['test_acc'], stored, fresh)))
   assert cli.main(['verify', str(run)]) == 1
   assert ('differs: test_acc (ACC 0.7500, stored 0.7000; trained on Old CPU, '
-          f'flags 0; retrained on {sweep.host_label()})'
+          f'flags 0; retrained on {run_cache.host_label()})'
           ) in capsys.readouterr().out
