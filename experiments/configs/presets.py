@@ -125,9 +125,9 @@ _VAN_DE_VEN = (
     'validation (they tune on the test set), the input is the 28x28 image '
     '(theirs is padded to 32x32 for permuted MNIST, whose first task keeps '
     'the original pixel order here), and the EWC Fisher uses the true '
-    'labels (theirs the predicted ones). CPU cost on 2 cores: about 90 s '
-    'per split run and 25 min per permuted run; sweep it where a GPU is '
-    'lent.')
+    'labels (theirs the predicted ones). CPU cost on 2 cores: about 30 s '
+    'per split run and 6 min per permuted run, about 30 hours for the '
+    'sweep; sweep it where a GPU is lent.')
 
 _LITERATURE_MLP = Protocol(model='mlp', hidden=(400, 400), batch_size=128)
 
