@@ -25,18 +25,32 @@ from experiments.configs import literature
 
 CLASSP = 'classp'
 EWC = 'ewc'
-_DASH = '—'
 # A chosen value this close to an end of its range (as a fraction of the
 # range, in log scale for log-uniform knobs) is reported as an edge.
 EDGE_FRACTION = 0.05
 # Values a knob cannot exceed: choosing one is not an edge of the search.
-_LIMITS = {'decay': 1.0}
+KNOB_LIMITS = {'decay': 1.0}
 
 
 def label(result: Mapping[str, Any]) -> str:
   """Display name of a result: ``'<stream>'`` or ``'<stream>/<scenario>'``."""
   scenario = result.get('scenario')
   return f"{result['stream']}/{scenario}" if scenario else result['stream']
+
+
+def by_accuracy(methods: Mapping[str, Any]) -> list[str]:
+  """Method names by mean ACC, best first (all-diverged last); ties by name."""
+
+  def mean_accuracy(name):
+    block = methods[name]
+    return block['avg_acc']['mean'] if block.get('avg_acc') else -math.inf
+
+  return sorted(methods, key=lambda name: (-mean_accuracy(name), name))
+
+
+def scored(methods: Mapping[str, Any]) -> list[str]:
+  """The methods with at least one finished seed, by mean ACC."""
+  return [m for m in by_accuracy(methods) if methods[m].get('acc_matrix')]
 
 
 def is_classp_family(name: str) -> bool:
@@ -85,7 +99,7 @@ def accuracy_interval(method: Mapping[str, Any],
 def interval_text(summary: Mapping[str, float] | None) -> str:
   """``'98.1 ± 0.3 [97.7, 98.5]'`` in %, or a dash."""
   if summary is None:
-    return _DASH
+    return tables.DASH
   mean, std, low, high = (tables.percent(summary[k])
                           for k in ('mean', 'std', 'low', 'high'))
   return f'{mean} ± {std} [{low}, {high}]'
@@ -182,7 +196,7 @@ def calibration_table(results: Sequence[Mapping[str, Any]]) -> str:
       accuracies = list(seed_accuracies(block, result['seeds']).values())
       diverged = len(block.get('diverged', ()))
       ours = accuracy_interval(block, result['seeds'])
-      cells = [_DASH, _DASH, 'too few finished seeds']
+      cells = [tables.DASH, tables.DASH, 'too few finished seeds']
       if ours is not None:
         test = calibration(accuracies, numbers, reference)
         cells = [tables.one_decimal(test['difference']),
@@ -241,8 +255,8 @@ def ablation_table(results: Sequence[Mapping[str, Any]]) -> str:
         continue
       difference = compare(result, name, CLASSP)
       if difference is None:
-        rows.append([label(result), f'{name} − {CLASSP}', _DASH, _DASH,
-                     _DASH, 'not comparable (diverged or missing seeds)'])
+        rows.append([label(result), f'{name} − {CLASSP}', *[tables.DASH] * 3,
+                     'not comparable (diverged or missing seeds)'])
         continue
       rows.append([label(result), f'{name} − {CLASSP}',
                    *difference_cells(difference),
@@ -329,7 +343,7 @@ def space_edges(chosen: Mapping[str, Any],
     if not isinstance(knob, Mapping):
       continue
     position = _position(knob, chosen[name])
-    if position is None or _LIMITS.get(name) == chosen[name]:
+    if position is None or KNOB_LIMITS.get(name) == chosen[name]:
       continue
     bounds = knob.get('log_uniform') or knob.get('uniform')
     if position <= EDGE_FRACTION:

@@ -1,7 +1,8 @@
-"""Markdown tables and plots of the experiment results.
+"""Markdown tables of the experiment results, RESULTS.md and the README.
 
 Reads the result files ``<results_dir>/<stream>[_<scenario>].json`` and writes
-``<results_dir>/RESULTS.md`` with PNG plots in ``<results_dir>/plots/``::
+``<results_dir>/RESULTS.md`` with PNG plots (:mod:`experiments.plots`) in
+``<results_dir>/plots/``::
 
   python -m experiments report
 
@@ -16,15 +17,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 import numpy as np
 
 from experiments import errors
 from experiments import evidence
 from experiments import methods as methods_lib
-from experiments import metrics
+from experiments import plots
 from experiments import streams
 from experiments import tables
 from experiments.configs import literature
@@ -36,9 +34,6 @@ README_START = '<!-- results:start -->'
 README_END = '<!-- results:end -->'
 
 _MIB = 2**20
-# Above this ratio of largest to smallest nonzero state, memory plots use a
-# log scale.
-_LOG_SCALE_RATIO = 100.0
 
 
 def result_name(result: dict[str, Any]) -> str:
@@ -105,26 +100,11 @@ def _state(method: dict[str, Any]) -> tuple[str, str]:
   return f'{state_bytes / _MIB:.2f}', ratio
 
 
-def _mean_accuracy(method: dict[str, Any]) -> float:
-  """Mean ACC of a method's finished seeds; -inf when every seed diverged."""
-  return method['avg_acc']['mean'] if method.get('avg_acc') else -np.inf
-
-
-def _by_accuracy(methods: dict[str, Any]) -> list[str]:
-  """Method names by mean ACC, best first (all-diverged last); ties by name."""
-  return sorted(methods, key=lambda m: (-_mean_accuracy(methods[m]), m))
-
-
 def _best_accuracy(methods: dict[str, Any]) -> float | None:
   """Best mean ACC over the non-joint methods; None if there are none."""
   accs = [v['avg_acc']['mean'] for m, v in methods.items()
           if m != JOINT and v.get('avg_acc')]
   return max(accs) if accs else None
-
-
-def _scored(methods: dict[str, Any]) -> list[str]:
-  """The methods with at least one finished seed, by mean ACC."""
-  return [m for m in _by_accuracy(methods) if methods[m].get('acc_matrix')]
 
 
 def accuracy_cell(method: dict[str, Any], best: float | None, name: str,
@@ -178,7 +158,7 @@ def methods_table(methods: dict[str, Any],
   """
   best = _best_accuracy(methods)
   rows = []
-  for name in _by_accuracy(methods):
+  for name in evidence.by_accuracy(methods):
     method = methods[name]
     row = [name, accuracy_cell(method, best, name, seeds)]
     if published is not None:
@@ -305,7 +285,7 @@ def comparison_table(results: Sequence[dict[str, Any]],
 def _final_per_task_table(methods: dict[str, Any]) -> str:
   """Markdown table of the mean final accuracy (%) on each task."""
   rows = []
-  for name in _scored(methods):
+  for name in evidence.scored(methods):
     final = np.asarray(methods[name]['acc_matrix']['mean'])[-1]
     rows.append([name, *(tables.one_decimal(100 * acc) for acc in final)])
   if not rows:
@@ -358,10 +338,6 @@ def _protocol(result: dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-# Knobs whose values cannot exceed a limit (all knobs are >= 0).
-_UPPER_LIMITS = {'decay': 1.0}
-
-
 def grid_edges(chosen_config: dict[str, Any],
                space: Sequence[dict[str, Any]]) -> list[str]:
   """The chosen knob values that sit at the edge of the search space.
@@ -394,7 +370,7 @@ def grid_edges(chosen_config: dict[str, Any],
       continue
     if chosen == min(values) and chosen != 0:
       edges.append(f'{knob}={_format_value(chosen)} (lowest)')
-    elif chosen == max(values) and _UPPER_LIMITS.get(knob) != chosen:
+    elif chosen == max(values) and evidence.KNOB_LIMITS.get(knob) != chosen:
       edges.append(f'{knob}={_format_value(chosen)} (highest)')
   return edges
 
@@ -467,7 +443,7 @@ def _section(result: dict[str, Any]) -> str:
   parts += ['### Final accuracy per task (%)', _final_per_task_table(methods),
             '### Plots']
   parts += [f'![{title}]({PLOTS_DIR}/{name}_{kind}.png)'
-            for kind, title, _ in _PLOTS]
+            for kind, title in plots.STREAM_PLOTS.items()]
   return '\n\n'.join(parts)
 
 
@@ -510,142 +486,6 @@ def results_markdown(results: Sequence[dict[str, Any]]) -> str:
     parts += ["## CLASSP's ablations and pairings", ABLATION_NOTE, ablations]
   parts += [_section(result) for result in results]
   return '\n\n'.join(parts) + '\n'
-
-
-def _colors(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-  """One color per method name, the same in every plot."""
-  names = sorted({m for result in results for m in result['methods']})
-  cmap = colormaps['tab20' if len(names) > 10 else 'tab10']
-  return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
-
-
-def accuracy_over_tasks(
-    acc_matrices: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-  """Mean accuracy on the tasks seen so far after each task, over seeds.
-
-  Args:
-    acc_matrices: the ``[T, T]`` accuracy matrix of each seed.
-
-  Returns:
-    ``(mean, std)`` over seeds, each ``[T]``: entry ``i`` summarizes
-    ``mean_{j <= i} R[i, j]``.
-  """
-  matrices = [np.asarray(r, dtype=np.float64) for r in acc_matrices]
-  summaries = [
-      metrics.summarize([metrics.average_accuracy(r[:i, :i])
-                         for r in matrices])
-      for i in range(1, len(matrices[0]) + 1)]
-  return (np.array([s['mean'] for s in summaries]),
-          np.array([s['std'] for s in summaries]))
-
-
-def save_png(fig: Figure, path: Path) -> None:
-  """Writes ``fig`` as a PNG with the Agg backend."""
-  FigureCanvasAgg(fig)
-  fig.savefig(path, format='png', dpi=100, metadata={'Software': None})
-
-
-def _finish(fig: Figure, ax: Any, path: Path, xlabel: str, ylabel: str,
-            title: str) -> None:
-  """Labels a per-task line plot, adds the legend and saves it."""
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(ylabel)
-  ax.set_title(title)
-  ax.xaxis.get_major_locator().set_params(integer=True)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1, 0.5))
-  save_png(fig, path)
-
-
-def _line_plot() -> tuple[Figure, Any]:
-  """A figure and axes for a per-task line plot."""
-  fig = Figure(figsize=(7, 4.5), layout='constrained')
-  return fig, fig.add_subplot()
-
-
-def _plot_acc_over_tasks(result: dict[str, Any], colors: dict[str, Any],
-                         path: Path) -> None:
-  """Plots the mean ACC over the tasks seen so far after each task."""
-  fig, ax = _line_plot()
-  methods = result['methods']
-  for name in _scored(methods):
-    method = methods[name]
-    if name == JOINT:
-      ax.axhline(100 * method['avg_acc']['mean'], color=colors[name],
-                 linestyle='--', label=name)
-      continue
-    mean, std = (100 * a for a in accuracy_over_tasks(
-        method['acc_matrix']['per_seed']))
-    steps = np.arange(1, len(mean) + 1)
-    ax.plot(steps, mean, marker='o', color=colors[name], label=name)
-    ax.fill_between(steps, mean - std, mean + std, color=colors[name],
-                    alpha=0.15, linewidth=0)
-  _finish(fig, ax, path, 'Tasks trained', 'Mean accuracy on tasks seen (%)',
-          f'{evidence.label(result)}: accuracy over tasks seen')
-
-
-def _plot_final_per_task(result: dict[str, Any], colors: dict[str, Any],
-                         path: Path) -> None:
-  """Plots each method's mean final accuracy on every task."""
-  fig, ax = _line_plot()
-  methods = result['methods']
-  for name in _scored(methods):
-    final = 100 * np.asarray(methods[name]['acc_matrix']['mean'])[-1]
-    ax.plot(range(1, len(final) + 1), final, marker='o', color=colors[name],
-            linestyle='--' if name == JOINT else '-', label=name)
-  _finish(fig, ax, path, 'Task', 'Final accuracy (%)',
-          f'{evidence.label(result)}: final accuracy per task')
-
-
-def _format_bytes(num_bytes: float) -> str:
-  """``num_bytes`` with a binary unit, e.g. ``'1.5 MiB'``."""
-  if num_bytes < 1024:
-    return f'{num_bytes:.0f} B'
-  for unit in ('KiB', 'MiB', 'GiB'):
-    num_bytes /= 1024
-    if num_bytes < 1024 or unit == 'GiB':
-      return f'{num_bytes:.1f} {unit}'
-
-
-def _plot_memory(result: dict[str, Any], colors: dict[str, Any],
-                 path: Path) -> None:
-  """Plots the state bytes of each method as horizontal bars."""
-  methods = result['methods']
-  names = [m for m in sorted(methods)
-           if methods[m].get('state_bytes') is not None]
-  sizes = [methods[m]['state_bytes'] for m in names]
-  fig = Figure(figsize=(7, 0.4 * len(names) + 1.5), layout='constrained')
-  ax = fig.add_subplot()
-  ax.barh(names, sizes, color=[colors[m] for m in names])
-  ax.invert_yaxis()
-  positive = [s for s in sizes if s > 0]
-  log_scale = bool(positive) and (
-      max(positive) / min(positive) > _LOG_SCALE_RATIO)
-  if log_scale:
-    ax.set_xscale('log')
-  # Zero-byte bars vanish on a log scale; their labels sit at the axis floor.
-  floor = min(positive) if log_scale else 0
-  for i, size in enumerate(sizes):
-    ax.annotate(f' {_format_bytes(size)}', (max(size, floor), i),
-                va='center', fontsize='small')
-  param_bytes = {methods[m].get('param_bytes') for m in names} - {None}
-  if len(param_bytes) == 1:
-    ax.axvline(param_bytes.pop(), color='gray', linestyle=':',
-               label='parameters')
-    ax.legend(fontsize='small', loc='lower right')
-  ax.set_xlabel('State at the end of the stream (bytes)')
-  ax.set_title(f'{evidence.label(result)}: optimizer + regularizer state')
-  ax.margins(x=0.25)
-  save_png(fig, path)
-
-
-# File name suffix, title and function of each plot of a stream.
-_PLOTS = (
-    ('acc_over_tasks', 'Average accuracy over the tasks seen so far',
-     _plot_acc_over_tasks),
-    ('final_per_task', 'Final accuracy per task', _plot_final_per_task),
-    ('memory', 'Optimizer and regularizer state', _plot_memory),
-)
 
 
 def replace_between_markers(path: Path, start_marker: str, end_marker: str,
@@ -751,12 +591,7 @@ def write_report(results_dir: str | os.PathLike[str],
     readme_text = replace_between_markers(
         readme_path, *readme_markers(section), _readme_body(results, link))
 
-  plots_dir = results_dir / PLOTS_DIR
-  plots_dir.mkdir(exist_ok=True)
-  colors = _colors(results)
-  for result in results:
-    for kind, _, plot in _PLOTS:
-      plot(result, colors, plots_dir / f'{result_name(result)}_{kind}.png')
+  plots.write_plots(results, results_dir / PLOTS_DIR, result_name)
   markdown_path.write_text(results_markdown(results), encoding='utf-8')
   if readme_text is not None:
     write_keeping_newlines(readme_path, readme_text)

@@ -21,6 +21,7 @@ import numpy as np
 
 from experiments import errors
 from experiments import evidence
+from experiments import plots
 from experiments import report
 from experiments import tables
 from experiments.configs import presets
@@ -131,7 +132,7 @@ def plot_summary(rows: Sequence[SummaryRow], path: Path) -> None:
   ax.grid(axis='x', alpha=0.3)
   fig.legend(loc='outside lower center', fontsize='small',
              ncols=len(_SUMMARY_LABELS))
-  report.save_png(fig, path)
+  plots.save_png(fig, path)
 
 
 def summary_table(rows: Sequence[SummaryRow]) -> str:

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from experiments import report
@@ -138,15 +137,6 @@ def test_results_markdown_tables(results_dir):
   # Where the runs ran, for the sections that recorded it.
   assert 'Ran on: cpu (2 cores, x86_64), JAX 0.10.2.' in lines
   assert text.count('Ran on:') == 1
-
-
-def test_accuracy_over_tasks():
-  seeds = [[[0.9, 0.1], [0.7, 0.8]], [[0.7, 0.1], [0.5, 0.6]]]
-  mean, std = report.accuracy_over_tasks(seeds)
-  # After task 1: 0.9 and 0.7; after task 2: (0.7 + 0.8) / 2 = 0.75 and
-  # (0.5 + 0.6) / 2 = 0.55.
-  np.testing.assert_allclose(mean, [0.8, 0.65])
-  np.testing.assert_allclose(std, [0.1, 0.1])
 
 
 def test_write_report_is_deterministic(results_dir):
