@@ -476,9 +476,15 @@ def _how_it_differs(retrained: run_cache.Retrained) -> str:
     fresh_acc, stored_acc = (metrics.average_accuracy(r['test_acc'])
                              for r in (fresh, stored))
     accuracies = f'ACC {fresh_acc:.4f}, stored {stored_acc:.4f}; '
-  host = stored.get('host', 'an unrecorded host')
-  return (f' ({accuracies}trained on {host}; retrained on '
-          f'{run_cache.host_label()})')
+  trained = _host_text(stored.get('host', 'an unrecorded host'),
+                       stored.get('xla_flags'))
+  retrained_on = _host_text(run_cache.host_label(), run_cache.xla_flags())
+  return f' ({accuracies}trained on {trained}; retrained on {retrained_on})'
+
+
+def _host_text(host: str, xla_flags: str | None) -> str:
+  """A host, with the XLA_FLAGS it compiled under when there were any."""
+  return f'{host} with XLA_FLAGS={xla_flags!r}' if xla_flags else host
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -95,6 +95,23 @@ def host_label(cpuinfo: Path = Path('/proc/cpuinfo')) -> str:
   return f'{fields.get("model name", "unknown model")}, flags {flags}'
 
 
+def xla_flags() -> str:
+  """``XLA_FLAGS`` as this process sees it, as run files record it.
+
+  Flags such as ``--xla_cpu_max_isa`` change how XLA compiles, and so the
+  bits a run computes (measured: README, "Reproducibility"); '' when unset.
+  """
+  return os.environ.get('XLA_FLAGS', '').strip()
+
+
+def trained_where(mesh: jax.sharding.Mesh) -> dict[str, str]:
+  """What a run file records of where it trained: ``device``, ``host`` and
+  ``xla_flags`` (:func:`device_label`, :func:`host_label`,
+  :func:`xla_flags`)."""
+  return {'device': device_label(mesh), 'host': host_label(),
+          'xla_flags': xla_flags()}
+
+
 # Keys of run configurations written before the fingerprint replaced them.
 _LEGACY_CONFIG_KEYS = ('code_version',)
 
@@ -526,9 +543,8 @@ class RunCache:
                'wall_s': results[0]['wall_s']}
     cached = []
     for (_, path, config), result in zip(chunk, results):
-      record = {'config': config, 'device': device_label(mesh),
-                'host': host_label(), 'fingerprint': code,
-                'population': members, **result,
+      record = {'config': config, **trained_where(mesh),
+                'fingerprint': code, 'population': members, **result,
                 'wall_s': result['wall_s'] / len(chunk)}
       write_json(path, record)
       cached.append(CachedRun(record, reused=False))
@@ -550,8 +566,7 @@ class RunCache:
           / path.relative_to(self.out / 'runs').with_suffix('')
           / f'{code_id}-devices{mesh.size}',
           every_steps=self.checkpoint_every, keep=self.checkpoint_keep)
-    record = {'config': config, 'device': device_label(mesh),
-              'host': host_label(), 'fingerprint': code,
+    record = {'config': config, **trained_where(mesh), 'fingerprint': code,
               **_train(config, self.data_dir, self.progress, checkpointer,
                        mesh)}
     write_json(path, record)

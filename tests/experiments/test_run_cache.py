@@ -101,11 +101,19 @@ def test_retrain_differences_names_what_no_longer_reproduces(
   assert run_cache.sample_runs(tmp_path, per_protocol=3) == [path]
 
 
-def test_runs_record_their_host(tmp_path, fake_training):
+def test_runs_record_their_host_and_xla_flags(tmp_path, fake_training,
+                                              monkeypatch):
   cache = run_cache.RunCache(tmp_path, None)
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
-  stored = json.loads(cache.path(presets.QUICK, 'sgd', 'seed-1').read_text())
-  assert stored['host'] == run_cache.host_label()
+  monkeypatch.setenv('XLA_FLAGS', ' --xla_cpu_max_isa=AVX2 ')
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 2, 'seed-2')
+  first, second = (
+      json.loads(cache.path(presets.QUICK, 'sgd', name).read_text())
+      for name in ('seed-1', 'seed-2'))
+  assert first['host'] == second['host'] == run_cache.host_label()
+  assert first['xla_flags'] == ''
+  assert second['xla_flags'] == '--xla_cpu_max_isa=AVX2'
 
 
 def test_host_label_names_the_model_and_hashes_the_flags(tmp_path):
