@@ -213,12 +213,24 @@ class CachedRun(NamedTuple):
   reused: bool
 
   def provenance(self) -> str:
-    """E.g. ``'cached; trained in 7 s on cpu (2 cores, x86_64), JAX ...'``."""
+    """E.g. ``'cached; trained in 7 s on cpu (2 cores, x86_64), JAX ...'``.
+
+    A cached run trained on another host, or under other ``XLA_FLAGS``,
+    says so: the current process may compute other bits (see
+    :func:`host_label`).
+    """
     trained = f'trained in {self.record["wall_s"]:.0f} s'
     if not self.reused:
       return trained
-    return (f'cached; {trained} on '
+    text = (f'cached; {trained} on '
             f'{self.record.get("device", "an unrecorded device")}')
+    host = self.record.get('host')
+    if host is not None and host != host_label():
+      text += f', another host ({host})'
+    flags = self.record.get('xla_flags')
+    if flags is not None and flags != xla_flags():
+      text += f', XLA_FLAGS={flags!r}'
+    return text
 
 
 def _verification_group(config: Mapping[str, Any],

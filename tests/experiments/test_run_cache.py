@@ -39,6 +39,22 @@ def test_run_cache_reuses_the_same_run_and_reruns_a_changed_one(
   assert len(fake_training) == 2  # another configuration: trained again
 
 
+def test_a_cached_run_of_another_host_or_xla_flags_says_so(
+    tmp_path, fake_training, monkeypatch):
+  cache = run_cache.RunCache(tmp_path, None, log=lambda line: None)
+  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  path = cache.path(presets.QUICK, 'sgd', 'seed-1')
+  record = json.loads(path.read_text())
+  path.write_text(json.dumps({**record, 'host': 'Old CPU, flags 0',
+                              'xla_flags': '--xla_cpu_max_isa=AVX'}))
+  again = cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
+  assert again.reused and len(fake_training) == 1
+  assert again.provenance() == (
+      f'cached; trained in 1 s on {run_cache.device_label()}, another host '
+      "(Old CPU, flags 0), XLA_FLAGS='--xla_cpu_max_isa=AVX'")
+
+
 def _stale_runs(cache, monkeypatch, source):
   """Three stored sgd runs, then the compute source's hash changes."""
   for seed in (1, 2, 3):
