@@ -425,12 +425,12 @@ def _search(args: argparse.Namespace,
 def _cache(args: argparse.Namespace, out: Path) -> run_cache.RunCache:
   if args.checkpoint_every is not None and args.checkpoint_dir is None:
     raise errors.UserError('--checkpoint-every needs --checkpoint-dir')
-  return run_cache.RunCache(out, args.data_dir, progress=not args.no_progress,
-                        checkpoint_dir=args.checkpoint_dir,
-                        checkpoint_every=args.checkpoint_every,
-                        checkpoint_keep=args.checkpoint_keep,
-                        mesh=devices.make_mesh(args.devices),
-                        population=args.population)
+  return run_cache.RunCache(
+      out, args.data_dir, progress=not args.no_progress,
+      checkpoint_dir=args.checkpoint_dir,
+      checkpoint_every=args.checkpoint_every,
+      checkpoint_keep=args.checkpoint_keep,
+      mesh=devices.make_mesh(args.devices), population=args.population)
 
 
 def _tune(args: argparse.Namespace) -> None:
@@ -493,7 +493,7 @@ def _verify(args: argparse.Namespace) -> int:
     raise errors.UserError(f'no run file {", ".join(missing)}; name files '
                            'under <results>/runs/')
   paths = args.runs or run_cache.sample_runs(args.out, args.sample,
-                                         args.sample_seed)
+                                             args.sample_seed)
   if not paths:
     raise errors.UserError(f'{args.out / "runs"} holds no run files; pass '
                            '--out with a results folder that does')

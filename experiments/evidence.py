@@ -8,6 +8,7 @@ Tables and sentences for ``RESULTS.md`` and the README, from result files
 * :func:`ablation_table`: each CLASSP variant and pairing against full CLASSP.
 * :func:`verdicts`: one sentence per stream, "does CLASSP beat EWC?".
 * :func:`space_edges`: chosen values near the edge of a wide search space.
+* :func:`by_accuracy`, :func:`scored`: a result's methods ranked by ACC.
 
 Every comparison pairs seeds (every method of a stream trains on the same
 seeds) and uses :func:`experiments.metrics.paired_difference`.

@@ -177,5 +177,6 @@ def write_plots(results: Sequence[dict[str, Any]], plots_dir: Path,
   plots_dir.mkdir(exist_ok=True)
   colors = method_colors(results)
   for result in results:
-    for kind, plot in _PLOTTERS.items():
-      plot(result, colors, plots_dir / f'{file_name(result)}_{kind}.png')
+    for kind in STREAM_PLOTS:
+      _PLOTTERS[kind](result, colors,
+                      plots_dir / f'{file_name(result)}_{kind}.png')

@@ -95,19 +95,27 @@ def host_label(cpuinfo: Path = Path('/proc/cpuinfo')) -> str:
   return f'{fields.get("model name", "unknown model")}, flags {flags}'
 
 
+@functools.cache
 def xla_flags() -> str:
-  """``XLA_FLAGS`` as this process sees it, as run files record it.
+  """``XLA_FLAGS`` as run files record it; '' when unset.
 
   Flags such as ``--xla_cpu_max_isa`` change how XLA compiles, and so the
-  bits a run computes (measured: README, "Reproducibility"); '' when unset.
+  bits a run computes (measured: README, "Reproducibility"). XLA reads the
+  variable once, when its backend starts; this reads it once too, at the
+  first call (when a run is recorded, after training started the backend).
+  Other settings that can change the bits (e.g. ``JAX_ENABLE_X64``,
+  ``JAX_DEFAULT_MATMUL_PRECISION``) are not recorded.
   """
   return os.environ.get('XLA_FLAGS', '').strip()
 
 
 def trained_where(mesh: jax.sharding.Mesh) -> dict[str, str]:
-  """What a run file records of where it trained: ``device``, ``host`` and
-  ``xla_flags`` (:func:`device_label`, :func:`host_label`,
-  :func:`xla_flags`)."""
+  """Where a run trained, as its file records it.
+
+  Returns:
+    ``device`` (:func:`device_label`), ``host`` (:func:`host_label`) and
+    ``xla_flags`` (:func:`xla_flags`).
+  """
   return {'device': device_label(mesh), 'host': host_label(),
           'xla_flags': xla_flags()}
 
@@ -229,7 +237,8 @@ class CachedRun(NamedTuple):
       text += f', another host ({host})'
     flags = self.record.get('xla_flags')
     if flags is not None and flags != xla_flags():
-      text += f', XLA_FLAGS={flags!r}'
+      text += (f', XLA_FLAGS={flags!r}' if flags
+               else ', trained without XLA_FLAGS')
     return text
 
 
@@ -644,7 +653,6 @@ def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
     trained again since).
   """
   return retrain(path, data_dir).differences
-
 
 
 def sample_runs(out: Path, per_protocol: int, seed: int = 0) -> list[Path]:

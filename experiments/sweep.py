@@ -293,10 +293,11 @@ def sweep_stream(
   """Tunes and evaluates methods on a stream; writes its result file.
 
   Methods of the existing result file not named now are swept again too
-  (from their cached runs, each checked as :class:`RunCache` checks any
-  run), so a finished sweep never keeps a block the current code would not
-  compute; until then the file keeps its blocks. A file of another protocol,
-  search or seeds is never overwritten.
+  (from their cached runs, each checked as
+  :class:`experiments.run_cache.RunCache` checks any run), so a finished
+  sweep never keeps a block the current code would not compute; until then
+  the file keeps its blocks. A file of another protocol, search or seeds is
+  never overwritten.
 
   Args:
     cache: where runs are stored.

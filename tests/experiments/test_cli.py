@@ -222,7 +222,7 @@ def test_verify_names_the_accuracies_and_hosts_of_a_run_that_differs(
   fresh = {'test_acc': [[0.8, 0.7]], 'diverged': None}
   monkeypatch.setattr(run_cache, 'retrain', lambda path, data_dir: (
       run_cache.Retrained(['test_acc'], stored, fresh)))
-  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  monkeypatch.setattr(run_cache, 'xla_flags', lambda: '')
   assert cli.main(['verify', str(run)]) == 1
   assert ('differs: test_acc (ACC 0.7500, stored 0.7000; trained on Old CPU, '
           f'flags 0; retrained on {run_cache.host_label()})'

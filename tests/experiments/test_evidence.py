@@ -129,3 +129,14 @@ def test_space_edges_against_the_recorded_ranges():
            'strength=1.5 (near the lowest, 1)']  # decay 1 is its limit
   threshold = [{'threshold': {'log_uniform': [1e-12, 1e-2], 'or': 0.0}}]
   assert evidence.space_edges({'threshold': 0.0}, threshold) == []
+
+
+def test_methods_rank_by_accuracy_with_the_diverged_last():
+  blocks = {
+      'sgd': {'avg_acc': {'mean': 0.5}, 'acc_matrix': {'mean': [[0.5]]}},
+      'ewc': {'avg_acc': None, 'acc_matrix': None},  # every seed diverged
+      'adam': {'avg_acc': {'mean': 0.7}, 'acc_matrix': {'mean': [[0.5]]}},
+      'l2': {'avg_acc': {'mean': 0.5}, 'acc_matrix': {'mean': [[0.5]]}},
+  }
+  assert evidence.by_accuracy(blocks) == ['adam', 'l2', 'sgd', 'ewc']
+  assert evidence.scored(blocks) == ['adam', 'l2', 'sgd']

@@ -169,7 +169,7 @@ def test_members_follow_the_method_s_per_task_schedule():
 def test_a_member_is_bit_identical_whatever_its_fellow_members(method,
                                                                hyperparams):
   # The run cache lets one retrained population vouch for the others of its
-  # size (experiments.sweep._verification_group): that rests on this.
+  # size (experiments.run_cache._verification_group): that rests on this.
   def member_params(seeds, configs, position):
     _, params = _population(method, configs, seeds,
                             [_stream_of(seed) for seed in seeds])

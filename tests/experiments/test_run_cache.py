@@ -42,7 +42,7 @@ def test_run_cache_reuses_the_same_run_and_reruns_a_changed_one(
 def test_a_cached_run_of_another_host_or_xla_flags_says_so(
     tmp_path, fake_training, monkeypatch):
   cache = run_cache.RunCache(tmp_path, None, log=lambda line: None)
-  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  monkeypatch.setattr(run_cache, 'xla_flags', lambda: '')
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
   path = cache.path(presets.QUICK, 'sgd', 'seed-1')
   record = json.loads(path.read_text())
@@ -53,6 +53,12 @@ def test_a_cached_run_of_another_host_or_xla_flags_says_so(
   assert again.provenance() == (
       f'cached; trained in 1 s on {run_cache.device_label()}, another host '
       "(Old CPU, flags 0), XLA_FLAGS='--xla_cpu_max_isa=AVX'")
+  path.write_text(json.dumps({**record, 'xla_flags': ''}))
+  monkeypatch.setattr(run_cache, 'xla_flags', lambda: '--xla_cpu_max_isa=AVX')
+  assert cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1,
+                   'seed-1').provenance() == (
+      f'cached; trained in 1 s on {run_cache.device_label()}, trained '
+      'without XLA_FLAGS')
 
 
 def _stale_runs(cache, monkeypatch, source):
@@ -120,9 +126,10 @@ def test_retrain_differences_names_what_no_longer_reproduces(
 def test_runs_record_their_host_and_xla_flags(tmp_path, fake_training,
                                               monkeypatch):
   cache = run_cache.RunCache(tmp_path, None)
-  monkeypatch.delenv('XLA_FLAGS', raising=False)
+  monkeypatch.setattr(run_cache, 'xla_flags', lambda: '')
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
-  monkeypatch.setenv('XLA_FLAGS', ' --xla_cpu_max_isa=AVX2 ')
+  monkeypatch.setattr(run_cache, 'xla_flags',
+                      lambda: '--xla_cpu_max_isa=AVX2')
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 2, 'seed-2')
   first, second = (
       json.loads(cache.path(presets.QUICK, 'sgd', name).read_text())
@@ -130,6 +137,17 @@ def test_runs_record_their_host_and_xla_flags(tmp_path, fake_training,
   assert first['host'] == second['host'] == run_cache.host_label()
   assert first['xla_flags'] == ''
   assert second['xla_flags'] == '--xla_cpu_max_isa=AVX2'
+
+
+def test_xla_flags_are_read_once(monkeypatch):
+  monkeypatch.setenv('XLA_FLAGS', ' --xla_cpu_max_isa=AVX2 ')
+  run_cache.xla_flags.cache_clear()
+  try:
+    assert run_cache.xla_flags() == '--xla_cpu_max_isa=AVX2'
+    monkeypatch.delenv('XLA_FLAGS')  # XLA has read them already
+    assert run_cache.xla_flags() == '--xla_cpu_max_isa=AVX2'
+  finally:
+    run_cache.xla_flags.cache_clear()
 
 
 def test_host_label_names_the_model_and_hashes_the_flags(tmp_path):
@@ -246,6 +264,8 @@ def test_run_many_trains_runs_that_share_shapes_as_populations(
   assert first['population'] == {'size': 2, 'wall_s': 1.0,
                                  'runs': ['seed-1.json', 'seed-2.json']}
   assert first['wall_s'] == 0.5  # its share of the population's
+  assert first['host'] == run_cache.host_label()
+  assert first['xla_flags'] == run_cache.xla_flags()
   assert 'population' not in runs[2].record
   # Reused afterwards, as any run.
   again = cache.run_many(presets.QUICK, 'sgd',
