@@ -152,16 +152,16 @@ def _plot_memory(result: dict[str, Any], colors: dict[str, Any],
   save_png(fig, path)
 
 
-# The plots of each stream: file name suffix -> title.
-STREAM_PLOTS = {
-    'acc_over_tasks': 'Average accuracy over the tasks seen so far',
-    'final_per_task': 'Final accuracy per task',
-    'memory': 'Optimizer and regularizer state',
+# The plots of each stream: file name suffix -> title and plotting function.
+_PLOTS = {
+    'acc_over_tasks': ('Average accuracy over the tasks seen so far',
+                       _plot_acc_over_tasks),
+    'final_per_task': ('Final accuracy per task', _plot_final_per_task),
+    'memory': ('Optimizer and regularizer state', _plot_memory),
 }
 
-_PLOTTERS = {'acc_over_tasks': _plot_acc_over_tasks,
-             'final_per_task': _plot_final_per_task,
-             'memory': _plot_memory}
+# File name suffix -> title of each plot of a stream.
+STREAM_PLOTS = {kind: title for kind, (title, _) in _PLOTS.items()}
 
 
 def write_plots(results: Sequence[dict[str, Any]], plots_dir: Path,
@@ -177,6 +177,5 @@ def write_plots(results: Sequence[dict[str, Any]], plots_dir: Path,
   plots_dir.mkdir(exist_ok=True)
   colors = method_colors(results)
   for result in results:
-    for kind in STREAM_PLOTS:
-      _PLOTTERS[kind](result, colors,
-                      plots_dir / f'{file_name(result)}_{kind}.png')
+    for kind, (_, plot) in _PLOTS.items():
+      plot(result, colors, plots_dir / f'{file_name(result)}_{kind}.png')

@@ -603,7 +603,11 @@ class Retrained(NamedTuple):
   """A stored run retrained (:func:`retrain`).
 
   Attributes:
-    differences: what :func:`retrain_differences` names.
+    differences: the names of :data:`REPRODUCED` whose retrained value is
+      not bit for bit the stored one, ``'config'`` if the current code would
+      key the run differently (so a sweep would not reuse it), and
+      ``'population'`` if its population cannot be rebuilt; empty when it
+      reproduces.
     stored: the run file's record.
     fresh: the retrained run's result, or None when its population could not
       be rebuilt.
@@ -614,7 +618,19 @@ class Retrained(NamedTuple):
 
 
 def retrain(path: Path, data_dir: str | None) -> Retrained:
-  """Retrains the run stored at ``path``; see :func:`retrain_differences`."""
+  """Retrains the run stored at ``path`` and compares it with the file.
+
+  A run is retrained on a mesh of its own size when this process can build
+  one; one trained in a population, with its population's members (from
+  their files beside it).
+
+  Args:
+    path: a run file written by :class:`RunCache`.
+    data_dir: the data folder.
+
+  Returns:
+    What differs (:class:`Retrained`), the stored record and the fresh one.
+  """
   stored = json.loads(path.read_text())
   config = stored['config']
   setup = Setup.from_config(config['setup'])
@@ -634,25 +650,6 @@ def retrain(path: Path, data_dir: str | None) -> Retrained:
   else:
     fresh = _train(config, data_dir, progress=False, mesh=mesh)
   return Retrained(differences + _differences(fresh, stored), stored, fresh)
-
-
-def retrain_differences(path: Path, data_dir: str | None) -> list[str]:
-  """Retrains the run stored at ``path``; names what differs from the file.
-
-  Args:
-    path: a run file written by :class:`RunCache`.
-    data_dir: the data folder.
-
-  Returns:
-    The names of :data:`REPRODUCED` whose retrained value is not bit for bit
-    the stored one, and ``'config'`` if the current code would key the run
-    differently (so a sweep would not reuse it); empty when it reproduces.
-    A run is retrained on a mesh of its own size when this process can
-    build one; one trained in a population, with its population's members
-    (from their files beside it; ``'population'`` when one of them was
-    trained again since).
-  """
-  return retrain(path, data_dir).differences
 
 
 def sample_runs(out: Path, per_protocol: int, seed: int = 0) -> list[Path]:

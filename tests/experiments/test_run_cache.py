@@ -109,17 +109,17 @@ def test_a_stale_run_that_no_longer_reproduces_is_reported_and_retrained(
   assert any(line.startswith('  MISMATCH') for line in logged)
 
 
-def test_retrain_differences_names_what_no_longer_reproduces(
+def test_retrain_names_what_no_longer_reproduces(
     tmp_path, fake_training):
   cache = run_cache.RunCache(tmp_path, None)
   cache.run(presets.QUICK, 'sgd', {'learning_rate': 0.1}, 1, 'seed-1')
   path = cache.path(presets.QUICK, 'sgd', 'seed-1')
-  assert run_cache.retrain_differences(path, None) == []
+  assert run_cache.retrain(path, None).differences == []
   stored = json.loads(path.read_text())
   stored['test_acc'][1][1] = 0.7
   stored['config']['obsolete'] = 1  # a key the current code does not write
   path.write_text(json.dumps(stored))
-  assert run_cache.retrain_differences(path, None) == ['config', 'test_acc']
+  assert run_cache.retrain(path, None).differences == ['config', 'test_acc']
   assert run_cache.sample_runs(tmp_path, per_protocol=3) == [path]
 
 
@@ -413,12 +413,12 @@ def test_population_limit(tmp_path, monkeypatch):
     run_cache.RunCache(tmp_path, None, population=0)
 
 
-def test_retrain_differences_retrains_a_population_run_with_its_members(
+def test_retrain_retrains_a_population_run_with_its_members(
     tmp_path, fake_training, fake_populations):
   cache = run_cache.RunCache(tmp_path, None, log=lambda line: None,
                              population=2)
   cache.run_many(presets.QUICK, 'sgd',
                  _requests({'learning_rate': 0.1}, [1, 2]))
   path = cache.path(presets.QUICK, 'sgd', 'seed-2')
-  assert run_cache.retrain_differences(path, None) == []
+  assert run_cache.retrain(path, None).differences == []
   assert fake_populations == [2, 2] and not fake_training
