@@ -4,7 +4,10 @@
 in one process and interleaved (each repetition visits every optimizer, so
 machine noise hits all alike), the jitted step ``update + apply_updates`` with
 donated params and state, and a whole training step of the experiments'
-models. It writes ``<out>/<device>.json`` and ``<out>/<device>.md``.
+models. It writes ``<out>/<device>.json`` and ``<out>/<device>.md``. With
+``--throughput``: runs per hour one by one and as populations
+(:mod:`experiments.throughput`); with ``--power-cost``: what the operations
+behind a general power cost per element (:mod:`experiments.power_cost`).
 """
 
 import argparse
@@ -12,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 import json
 import math
 from pathlib import Path
-import statistics
 import time
 from typing import Any
 
@@ -26,10 +28,12 @@ import classp_optax
 from experiments import methods
 from experiments import metrics
 from experiments import models
+from experiments import power_cost
 from experiments import report
 from experiments import streams
 from experiments import tables
 from experiments import throughput
+from experiments import timing
 from experiments import training
 from experiments.configs import presets
 
@@ -38,6 +42,10 @@ README_START = '<!-- benchmark:start -->'
 THROUGHPUT_START = '<!-- throughput:start -->'
 THROUGHPUT_END = '<!-- throughput:end -->'
 README_END = '<!-- benchmark:end -->'
+POWER_COST_START = '<!-- power-cost:start -->'
+POWER_COST_END = '<!-- power-cost:end -->'
+DEFAULT_SIZES = 'flat 1e5,flat 1e6,flat 1e7,flat 3e7,mlp,cnn,transformer 110M'
+POWER_COST_SIZES = 'flat 1e6,flat 1e7,flat 3e7'
 
 # Threshold 0.25 on N(0, 1) gradients: about 62% of the elements pass.
 _THRESHOLD = 0.25
@@ -119,21 +127,6 @@ def _random_tree(shapes: Mapping[str, tuple[int, ...]], seed: int):
           for key, (name, shape) in zip(keys, sorted(shapes.items()))}
 
 
-def _interleaved_medians(steps: Mapping[str, Callable[[], Any]],
-                         repeats: int, warmup: int = 3) -> dict[str, float]:
-  """Median seconds of each callable; every repetition visits all of them."""
-  for _ in range(warmup):
-    for step in steps.values():
-      jax.block_until_ready(step())
-  times = {name: [] for name in steps}
-  for _ in range(repeats):
-    for name, step in steps.items():
-      start = time.perf_counter()
-      jax.block_until_ready(step())
-      times[name].append(time.perf_counter() - start)
-  return {name: statistics.median(t) for name, t in times.items()}
-
-
 def optimizer_step_benchmark(
     shapes: Mapping[str, tuple[int, ...]], optimizer_names: Sequence[str],
     repeats: int, steps_per_call: int = 1,
@@ -213,7 +206,7 @@ def optimizer_step_benchmark(
 
   num_params = sum(math.prod(shape) for shape in shapes.values())
   repeats = max(repeats, min(1000, int(3e8 / num_params)))
-  seconds = _interleaved_medians({**steps, _COPY: copy}, repeats)
+  seconds = timing.interleaved_medians({**steps, _COPY: copy}, repeats)
   copy_gbs = 2 * param_bytes / (seconds.pop(_COPY) * 1e9)
   for name, result in results.items():
     moved_bytes = result.pop('moved_bytes')
@@ -306,7 +299,7 @@ def training_step_benchmark(
       return states[name].params
 
     steps[name] = run
-  seconds = _interleaved_medians(steps, repeats)
+  seconds = timing.interleaved_medians(steps, repeats)
   return {name: {'step_s': s / steps_per_repeat,
                  'examples_per_s': batch_size * steps_per_repeat / s}
           for name, s in seconds.items()}
@@ -449,21 +442,27 @@ def _population_sizes(text: str) -> list[int]:
   return sizes
 
 
+def _sizes(text: str | None, default: str) -> list[str]:
+  return [size.strip() for size in (text or default).split(',')]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(
       prog='python -m experiments.benchmark',
       description=__doc__.splitlines()[0])
   parser.add_argument(
-      '--sizes', default='flat 1e5,flat 1e6,flat 1e7,flat 3e7,mlp,cnn,'
-      'transformer 110M', help='comma-separated parameter trees')
+      '--sizes', default=None,
+      help='comma-separated parameter trees (default: '
+           f'{DEFAULT_SIZES!r}; with --power-cost {POWER_COST_SIZES!r})')
   parser.add_argument('--optimizers', default=','.join(OPTIMIZERS),
                       help='comma-separated optimizers (default: all)')
   parser.add_argument('--repeats', type=int, default=15,
                       help='interleaved repetitions, at least (default: 15)')
   parser.add_argument('--out', type=Path, default=OUT)
   parser.add_argument('--readme', type=Path, default=None,
-                      help='README whose benchmark (or, with --throughput, '
-                           'throughput) markers get the table')
+                      help='README whose benchmark (or, with --throughput or '
+                           '--power-cost, throughput or power-cost) markers '
+                           'get the table')
   parser.add_argument('--skip-training', action='store_true',
                       help='only the optimizer step')
   parser.add_argument(
@@ -484,6 +483,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                            'starts), e.g. 8 for --throughput')
   parser.add_argument('--data-dir', default=None,
                       help='the MNIST folder, for --throughput')
+  parser.add_argument(
+      '--power-cost', action='store_true',
+      help='instead: the cost per element of the operations behind a '
+           'general power (exp2, log2, ...) beside the steps of '
+           f'{", ".join(power_cost.STEPS)}, one flat vector per size; writes '
+           '<out>/<device>-power-cost.{json,md}')
   args = parser.parse_args(argv)
   if args.host_devices is not None:
     jax.config.update('jax_num_cpu_devices', args.host_devices)
@@ -494,6 +499,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = throughput_markdown(document)
     _write(args, f'{_file_stem()}-throughput', document, table,
            (THROUGHPUT_START, THROUGHPUT_END), f'\n{table}\n')
+    return 0
+  if args.power_cost:
+    sizes = _sizes(args.sizes, POWER_COST_SIZES)
+    document = {'device': training.device_name(), 'jax': jax.__version__,
+                'repeats': args.repeats, 'sizes': {}}
+    for tree, shapes in trees(sizes).items():
+      size = sum(math.prod(shape) for shape in shapes.values())
+      print(f'power cost: {tree}', flush=True)
+      steps = optimizer_step_benchmark({'w': (size,)}, power_cost.STEPS,
+                                       args.repeats)
+      document['sizes'][tree] = power_cost.document_for_size(
+          size, power_cost.operation_costs(size, args.repeats),
+          {name: r['step_s'] for name, r in steps.items()})
+    table = power_cost.markdown(document)
+    _write(args, f'{_file_stem()}-power-cost', document, table,
+           (POWER_COST_START, POWER_COST_END), f'\n{table}\n')
     return 0
   if args.steps_per_call < 1:
     parser.error(f'--steps-per-call must be at least 1, got '
@@ -507,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   document = {'device': training.device_name(), 'jax': jax.__version__,
               'optax': optax.__version__, 'min_repeats': args.repeats,
               'optimizer_step': {}, 'training_step': {}}
-  for tree, shapes in trees([s.strip() for s in args.sizes.split(',')]).items():
+  for tree, shapes in trees(_sizes(args.sizes, DEFAULT_SIZES)).items():
     print(f'optimizer step: {tree}', flush=True)
     document['optimizer_step'][tree] = optimizer_step_benchmark(
         shapes, optimizer_names, args.repeats, args.steps_per_call)
