@@ -254,7 +254,10 @@ def _add_search_flags(parser: argparse.ArgumentParser) -> None:
         'output folder; flags override them')
   parser.add_argument('--budget', type=_at_least(1), default=None,
                       help="configurations per method (default: the "
-                           "preset's)")
+                           "preset's); above the preset's, with screening, "
+                           "the preset's search's finalists stay finalists, "
+                           "so the wider search never chooses a "
+                           "configuration they beat on validation")
   parser.add_argument('--tuning-seeds', type=_seeds, default=None,
                       help="seeds of the tuning runs (default: the preset's)")
 
@@ -416,7 +419,9 @@ def _search(args: argparse.Namespace,
     if preset.search.halving is not None:
       changes['halving'] = dataclasses.replace(
           preset.search.halving,
-          keep=min(preset.search.halving.keep, args.budget))
+          keep=min(preset.search.halving.keep, args.budget),
+          narrower_budget=(preset.search.budget
+                           if args.budget > preset.search.budget else None))
   if args.tuning_seeds is not None:
     changes['tuning_seeds'] = tuple(args.tuning_seeds)
   return dataclasses.replace(preset.search, **changes)

@@ -311,12 +311,18 @@ def _halving_words(search: Mapping[str, Any]) -> str:
   if halving is None:
     return ''
   first_seed = search['tuning_seeds'][0]
+  keep = halving['keep']
+  narrower = halving.get('narrower_budget')
+  if narrower is not None:
+    keep = (f'{keep} (with the best {keep} of the first {narrower}: the '
+            f'finalists of the {narrower}-configuration search this one '
+            'widens)')
   if halving.get('first_tasks') is None:
     return (f'; each trained on every task with seed {first_seed}, the best '
-            f"{halving['keep']} also with the other tuning seeds")
+            f'{keep} also with the other tuning seeds')
   return (f"; each screened on the first {halving['first_tasks']} tasks "
-          f"with seed {first_seed}, the best {halving['keep']} trained on "
-          'every task with every tuning seed')
+          f'with seed {first_seed}, the best {keep} trained on every task '
+          'with every tuning seed')
 
 
 def _protocol(result: dict[str, Any]) -> str:

@@ -13,10 +13,13 @@ configurations, drawn one of two ways:
 
 With :class:`Halving`, every configuration first trains on the stream's first
 tasks with the first tuning seed; the best ``keep`` go on to the whole stream
-with every tuning seed. The chosen configuration has the best validation ACC
-averaged over the tuning seeds.
+with every tuning seed (and, when the search widens a narrower one, the best
+``keep`` of that search's configurations too, see :class:`Halving`). The
+chosen configuration has the best validation ACC averaged over the tuning
+seeds.
 """
 
+from collections.abc import Sequence
 import dataclasses
 from typing import Any, NamedTuple
 import zlib
@@ -39,21 +42,67 @@ class Halving:
   Every configuration is screened with the first tuning seed; the best
   ``keep`` go on to the whole stream with every tuning seed.
 
+  A screening on the first tasks can rank configurations by what they do
+  before most of the forgetting, so a wider search may send other
+  finalists to the whole stream and end below a narrower one. The
+  quasi-random draw tries the same configurations first whatever its
+  budget, so a search of budget B contains the search of any budget
+  b < B; with ``narrower_budget=b`` the best ``keep`` of the first b
+  configurations go on to the whole stream too, and the choice (the best
+  finalist on validation) is never below the narrower search's choice on
+  validation.
+
   Attributes:
     first_tasks: tasks a screening run trains (and is scored on); None to
       screen on the whole stream (for streams with too few tasks to screen
       on), whose screening runs then count as the finalists' runs with the
       first tuning seed.
     keep: configurations that go on to the whole stream.
+    narrower_budget: the budget of the narrower search this one widens
+      (its finalists are finalists here too), or None.
 
   Example:
     >>> Halving(first_tasks=2, keep=3)  # 2 tasks of 5, then the best 3
-    Halving(first_tasks=2, keep=3)
+    Halving(first_tasks=2, keep=3, narrower_budget=None)
     >>> Halving(first_tasks=None, keep=3)  # seed 0, then seed 1 for 3
-    Halving(first_tasks=None, keep=3)
+    Halving(first_tasks=None, keep=3, narrower_budget=None)
+    >>> Halving(first_tasks=2, keep=3, narrower_budget=12)  # of 12 and all
+    Halving(first_tasks=2, keep=3, narrower_budget=12)
   """
   first_tasks: int | None
   keep: int
+  narrower_budget: int | None = None
+
+  def finalists(self, screen_scores: Sequence[float | None]) -> list[int]:
+    """Indices that go on to the whole stream, in increasing order.
+
+    Args:
+      screen_scores: per configuration, its screening score (higher is
+        better; None when it diverged).
+
+    Returns:
+      The best ``keep`` finished configurations (ties: the lower index),
+      with the best ``keep`` of the first ``narrower_budget`` ones.
+
+    Example:
+      >>> Halving(2, keep=1, narrower_budget=2).finalists([0.5, 0.7, 0.9])
+      [1, 2]
+    """
+    chosen = set(ranked(screen_scores)[:self.keep])
+    if self.narrower_budget is not None:
+      chosen |= set(ranked(screen_scores[:self.narrower_budget])[:self.keep])
+    return sorted(chosen)
+
+
+def ranked(scores: Sequence[float | None]) -> list[int]:
+  """Indices of the finished (not None) scores, best first (ties: lower index).
+
+  Example:
+    >>> ranked([0.5, None, 0.9, 0.5])
+    [2, 0, 3]
+  """
+  finished = [i for i, s in enumerate(scores) if s is not None]
+  return sorted(finished, key=lambda i: -scores[i])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,11 +138,33 @@ class Search:
              or self.halving.first_tasks >= 1)):
       raise ValueError(f'Halving needs 1 <= keep <= budget and '
                        f'first_tasks >= 1 (or None), got {self}.')
+    narrower = None if self.halving is None else self.halving.narrower_budget
+    if narrower is not None and not (
+        self.halving.keep <= narrower < self.budget):
+      raise ValueError(f'Halving needs keep <= narrower_budget < budget, '
+                       f'got {self}.')
     if (self.halving is not None and self.halving.first_tasks is None
         and len(self.tuning_seeds) < 2):
       raise ValueError('Halving on the whole stream screens with the first '
                        'tuning seed and tunes on the others: give at least 2 '
                        f'tuning seeds, got {self}.')
+
+
+def record(search: Search) -> dict[str, Any]:
+  """A search as a result file records it.
+
+  ``halving.narrower_budget`` appears only when set, so the files of
+  searches that widen none read as they did before it existed.
+
+  Example:
+    >>> record(Search('quasi_random', 12, (0, 1), Halving(2, 3)))['halving']
+    {'first_tasks': 2, 'keep': 3}
+  """
+  document = dataclasses.asdict(search)
+  halving = document['halving']
+  if halving is not None and halving['narrower_budget'] is None:
+    del halving['narrower_budget']
+  return document
 
 
 class Candidate(NamedTuple):

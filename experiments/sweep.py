@@ -10,7 +10,6 @@ stopped. What runs where is configured in :mod:`experiments.configs`.
 """
 
 from collections.abc import Mapping, Sequence
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -83,12 +82,6 @@ class Tuning(NamedTuple):
     return block
 
 
-def _ranked(scores: Sequence[float | None]) -> list[int]:
-  """Indices of the finished scores, best first (ties: lower index)."""
-  finished = [i for i, s in enumerate(scores) if s is not None]
-  return sorted(finished, key=lambda i: -scores[i])
-
-
 def tune(cache: RunCache, setup: Setup, method: str,
          search: search_lib.Search) -> Tuning:
   """Tries a method's configurations (:mod:`experiments.search`).
@@ -146,7 +139,7 @@ def tune(cache: RunCache, setup: Setup, method: str,
         (i, seeds[0],
          full_name(i, seeds[0]) if first_tasks is None else f'screen-{i}')
         for i in range(len(candidates))], first_tasks=first_tasks)
-    finalists = sorted(_ranked(screen_scores)[:search.halving.keep])
+    finalists = search.halving.finalists(screen_scores)
     if first_tasks is None:  # Screened on every task: these are tuning runs.
       full_scores = {(i, seeds[0]): screen_scores[i] for i in finalists}
   full = [(i, seed, full_name(i, seed)) for i in finalists for seed in seeds
@@ -158,7 +151,7 @@ def tune(cache: RunCache, setup: Setup, method: str,
     seed_scores = [full_scores[i, seed] for seed in seeds]
     if None not in seed_scores:
       scores[i] = float(np.mean(seed_scores))
-  ranked = _ranked(scores)
+  ranked = search_lib.ranked(scores)
   best = candidates[ranked[0] if ranked else 0].hyperparams
   return Tuning(best, candidates, scores, screen_scores, runs)
 
@@ -259,7 +252,7 @@ def result_document(
   if search is None or search.draw == 'grid':
     protocol['grid_size'] = None if search is None else search.budget
   else:
-    document['search'] = dataclasses.asdict(search)
+    document['search'] = search_lib.record(search)
   if preset_blocks:
     document['presets'] = dict(preset_blocks)
   return run_cache.to_json(document)

@@ -1,5 +1,6 @@
 """The command line end to end, on a tiny stream."""
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from experiments import cli
 from experiments import methods
 from experiments import run_cache
+from experiments import search
 from experiments import training
 from experiments.configs import presets
 from tests.experiments import idx_files
@@ -132,6 +134,20 @@ def test_a_literature_preset_sweeps_with_its_search_then_reports(
   assert '| split_mnist/class (`vandeven2019`) |' in readme.read_text()
   assert cli.main(['summary', '--results', str(tmp_path / 'none'),
                    '--readme', str(readme)]) == 2
+
+
+@pytest.mark.parametrize('budget, narrower_budget, keep', [
+    (48, 12, 3),  # wider than the preset's 12: its finalists stay
+    (12, None, 3), (6, None, 3), (2, None, 2)])
+def test_a_budget_above_the_preset_s_widens_its_search(budget,
+                                                       narrower_budget, keep):
+  preset = presets.PRESETS['hsu2018']
+  assert preset.search.budget == 12 and preset.search.halving.keep == 3
+  changed = cli._search(argparse.Namespace(budget=budget, tuning_seeds=None),
+                        preset)
+  assert changed.budget == budget
+  assert changed.halving == search.Halving(
+      preset.search.halving.first_tasks, keep, narrower_budget)
 
 
 @pytest.mark.parametrize('argv, keys, method_names, folder', [

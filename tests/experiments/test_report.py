@@ -278,6 +278,17 @@ def test_the_protocol_says_how_configurations_were_drawn(draw, says):
   assert 'screened on the first 2 tasks with seed 0, the best 3' in line
 
 
+def test_the_protocol_names_the_narrower_search_a_search_widens():
+  result = _permuted_mnist() | {'search': {
+      'draw': 'quasi_random', 'budget': 48, 'tuning_seeds': [0, 1],
+      'halving': {'first_tasks': 2, 'keep': 3, 'narrower_budget': 12}}}
+  line = next(line for line in report._protocol(result).splitlines()
+              if line.startswith('- search:'))
+  assert ('the best 3 (with the best 3 of the first 12: the finalists of '
+          'the 12-configuration search this one widens) trained on every '
+          'task') in line
+
+
 def test_the_protocol_says_when_screening_trained_every_task():
   result = _permuted_mnist() | {'search': {
       'draw': 'quasi_random', 'budget': 12, 'tuning_seeds': [0, 1],

@@ -115,7 +115,10 @@ def test_the_grid_draw_is_the_small_budget_protocols():
     {'halving': search.Halving(first_tasks=2, keep=20)},
     {'halving': search.Halving(first_tasks=0, keep=2)},
     # Halving on the whole stream needs a second tuning seed to tune on.
-    {'halving': search.Halving(first_tasks=None, keep=2)}])
+    {'halving': search.Halving(first_tasks=None, keep=2)},
+    # The narrower search keeps as many finalists and is narrower.
+    {'budget': 8, 'halving': search.Halving(2, keep=3, narrower_budget=2)},
+    {'budget': 8, 'halving': search.Halving(2, keep=3, narrower_budget=8)}])
 def test_a_bad_search_is_refused(kwargs):
   with pytest.raises(ValueError):
     search.Search(**kwargs)
@@ -127,3 +130,28 @@ def test_describe_records_the_ranges():
       'learning_rate': {'log_uniform': [1e-4, 1.0]},
       'power': {'uniform': [1.0, 2.0]},
       'threshold': {'log_uniform': [1e-12, 1e-2], 'or': 0.0}}]
+
+
+@pytest.mark.parametrize('narrower_budget, finalists', [
+    (None, [2, 4]),  # the best 2 of all
+    (2, [0, 1, 2, 4]),  # and the best 2 of the first 2
+    (3, [0, 2, 4]),  # the best 2 of the first 3 are 2 and 0
+])
+def test_finalists_include_the_narrower_search_s(narrower_budget, finalists):
+  halving = search.Halving(2, keep=2, narrower_budget=narrower_budget)
+  assert halving.finalists([0.5, 0.4, 0.8, None, 0.9]) == finalists
+
+
+def test_ranked_puts_the_best_first_and_drops_the_diverged():
+  assert search.ranked([0.5, None, 0.9, 0.5]) == [2, 0, 3]
+  assert search.ranked([None, None]) == []
+
+
+def test_the_record_names_a_narrower_budget_only_when_set():
+  plain = search.Search('quasi_random', 12, (0, 1), search.Halving(2, 3))
+  assert search.record(plain)['halving'] == {'first_tasks': 2, 'keep': 3}
+  wider = search.Search('quasi_random', 48, (0, 1),
+                        search.Halving(2, 3, narrower_budget=12))
+  assert search.record(wider)['halving'] == {
+      'first_tasks': 2, 'keep': 3, 'narrower_budget': 12}
+  assert search.record(search.Search('grid', 8, (0,)))['halving'] is None

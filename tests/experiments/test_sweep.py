@@ -147,6 +147,30 @@ def test_halving_screens_every_configuration_then_tunes_the_best(tuned):
   assert tuning.screen_scores == pytest.approx(rates)
 
 
+def test_a_wider_search_keeps_the_narrower_search_s_finalists(tuned):
+  cache, trained, _ = tuned
+  narrow = Search('quasi_random', budget=3, tuning_seeds=(0, 1),
+                  halving=Halving(first_tasks=2, keep=1))
+  wide = Search('quasi_random', budget=8, tuning_seeds=(0, 1),
+                halving=Halving(first_tasks=2, keep=1, narrower_budget=3))
+  narrow_tuning = sweep.tune(cache, presets.QUICK, 'sgd', narrow)
+  trained.clear()
+  tuning = sweep.tune(cache, presets.QUICK, 'sgd', wide)
+  rates = [c.hyperparams['learning_rate'] for c in tuning.candidates]
+  # The quasi-random draw tries the narrower search's configurations first.
+  assert [c.hyperparams for c in narrow_tuning.candidates] == [
+      c.hyperparams for c in tuning.candidates[:3]]
+  finalists = {rates.index(max(rates)), rates.index(max(rates[:3]))}
+  assert {i for i, s in enumerate(tuning.scores) if s is not None} == (
+      finalists)
+  # Only the new screening runs and the new finalist's runs are trained.
+  new_finalists = finalists - {rates.index(max(rates[:3]))}
+  assert sorted(trained) == sorted(
+      [(rate, 0) for rate in rates[3:]]
+      + [(rates[i], seed) for i in new_finalists for seed in (0, 1)])
+  assert tuning.best == {'learning_rate': max(rates)}
+
+
 def test_halving_over_seeds_reuses_the_screening_runs(tuned):
   cache, trained, screened = tuned
   search = Search('quasi_random', budget=5, tuning_seeds=(0, 1),
