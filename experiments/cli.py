@@ -421,7 +421,9 @@ def _search(args: argparse.Namespace,
           preset.search.halving,
           keep=min(preset.search.halving.keep, args.budget),
           narrower_budget=(preset.search.budget
-                           if args.budget > preset.search.budget else None))
+                           if args.budget > preset.search.budget
+                           and preset.search.draw == 'quasi_random'
+                           else None))
   if args.tuning_seeds is not None:
     changes['tuning_seeds'] = tuple(args.tuning_seeds)
   return dataclasses.replace(preset.search, **changes)

@@ -140,8 +140,11 @@ class Search:
                        f'first_tasks >= 1 (or None), got {self}.')
     narrower = None if self.halving is None else self.halving.narrower_budget
     if narrower is not None and not (
-        self.halving.keep <= narrower < self.budget):
-      raise ValueError(f'Halving needs keep <= narrower_budget < budget, '
+        self.draw == 'quasi_random'
+        and self.halving.keep <= narrower < self.budget):
+      raise ValueError(f'Halving with a narrower_budget needs the '
+                       "'quasi_random' draw (a grid of another budget is "
+                       'another grid) and keep <= narrower_budget < budget, '
                        f'got {self}.')
     if (self.halving is not None and self.halving.first_tasks is None
         and len(self.tuning_seeds) < 2):

@@ -117,11 +117,22 @@ def test_the_grid_draw_is_the_small_budget_protocols():
     # Halving on the whole stream needs a second tuning seed to tune on.
     {'halving': search.Halving(first_tasks=None, keep=2)},
     # The narrower search keeps as many finalists and is narrower.
-    {'budget': 8, 'halving': search.Halving(2, keep=3, narrower_budget=2)},
-    {'budget': 8, 'halving': search.Halving(2, keep=3, narrower_budget=8)}])
+    {'draw': 'quasi_random', 'budget': 8,
+     'halving': search.Halving(2, keep=3, narrower_budget=2)},
+    {'draw': 'quasi_random', 'budget': 8,
+     'halving': search.Halving(2, keep=3, narrower_budget=8)},
+    # A grid of another budget is another grid: nothing to keep.
+    {'draw': 'grid', 'budget': 8,
+     'halving': search.Halving(2, keep=3, narrower_budget=4)}])
 def test_a_bad_search_is_refused(kwargs):
   with pytest.raises(ValueError):
     search.Search(**kwargs)
+
+
+def test_a_quasi_random_search_may_widen_a_narrower_one():
+  wider = search.Search('quasi_random', 8, (0,),
+                        search.Halving(2, keep=3, narrower_budget=4))
+  assert wider.halving.narrower_budget == 4
 
 
 def test_describe_records_the_ranges():
