@@ -313,16 +313,16 @@ def _halving_words(search: Mapping[str, Any]) -> str:
   first_seed = search['tuning_seeds'][0]
   keep = halving['keep']
   narrower = halving.get('narrower_budget')
-  if narrower is not None:
-    keep = (f'{keep} (with the best {keep} of the first {narrower}: the '
-            f'finalists of the {narrower}-configuration search this one '
-            'widens)')
+  finalists = f'the best {keep}' + (
+      '' if narrower is None else
+      f' (with the best {keep} of the first {narrower}: the finalists of '
+      f'the {narrower}-configuration search this one widens)')
   if halving.get('first_tasks') is None:
-    return (f'; each trained on every task with seed {first_seed}, the best '
-            f'{keep} also with the other tuning seeds')
+    return (f'; each trained on every task with seed {first_seed}, '
+            f'{finalists} also with the other tuning seeds')
   return (f"; each screened on the first {halving['first_tasks']} tasks "
-          f'with seed {first_seed}, the best {keep} trained on every task '
-          'with every tuning seed')
+          f'with seed {first_seed}, {finalists} trained on every task with '
+          'every tuning seed')
 
 
 def _protocol(result: dict[str, Any]) -> str:
